@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# Build the edgeimg boot-verification probe image (kernel + initramfs) from Debian packages.
+#
+#   images/probe/build.sh [--arch amd64|arm64|all] [--out DIR] [--force]
+#
+# Nothing is installed on the host: the packages are fetched with `apt-get download` using a
+# private apt state directory (its own package lists, both architectures) under the cache, and
+# unpacked with `dpkg -x`. Output, per architecture:
+#
+#   <out>/<arch>/vmlinuz        kernel that `qemu-system-* -kernel` accepts
+#   <out>/<arch>/initrd.img     newc cpio, gzip: busybox + storage/fs modules + /init
+#   <out>/<arch>/manifest.json  package names, versions and sha256s; input and output hashes
+#
+# The cache is keyed by the manifest inputs (Debian package versions + sha256s, and the hashes of
+# this script and of the probe init): when nothing changed the build is a no-op. The initramfs is
+# reproducible: sorted entries, fixed mtimes (SOURCE_DATE_EPOCH), owner root, `gzip -n`.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out="$repo/images/cache/probe"
+arches=(amd64 arm64)
+force=0
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --arch)
+      case "${2:-}" in
+        amd64|arm64) arches=("$2") ;;
+        all) arches=(amd64 arm64) ;;
+        *) echo "build.sh: --arch must be amd64, arm64 or all" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --force) force=1; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+for tool in apt-get apt-cache dpkg dpkg-deb cpio gzip sha256sum flock find sort; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "build.sh: required tool not found: $tool" >&2; exit 3; }
+done
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+log() { echo "probe-image: $*" >&2; }
+cleanup_dirs=()
+cleanup() { local d; for d in "${cleanup_dirs[@]}"; do rm -rf "$d"; done; }
+trap cleanup EXIT
+
+# One build at a time per cache directory (parallel test workers may all ask for it).
+exec 9>"$out/.lock"
+flock 9
+
+# ---------------------------------------------------------------------------------------------
+# Private apt state: package lists for amd64 and arm64, without touching the host's apt config.
+# ---------------------------------------------------------------------------------------------
+aptdir="$out/apt"
+mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial" "$aptdir/debs"
+[ -f "$aptdir/status" ] || : >"$aptdir/status"
+sourceparts=/etc/apt/sources.list.d
+sourcelist=/etc/apt/sources.list
+[ -f "$sourcelist" ] || sourcelist=/dev/null
+APT_OPTS=(
+  -o "Dir::State::Lists=$aptdir/lists"
+  -o "Dir::State::status=$aptdir/status"
+  -o "Dir::Cache=$aptdir"
+  -o "Dir::Cache::archives=$aptdir/archives"
+  -o "Dir::Cache::pkgcache="
+  -o "Dir::Cache::srcpkgcache="
+  -o "Dir::Etc::SourceParts=$sourceparts"
+  -o "Dir::Etc::sourcelist=$sourcelist"
+  -o "APT::Architecture=amd64"
+  -o "APT::Architectures::=amd64"
+  -o "APT::Architectures::=arm64"
+  -o "APT::Sandbox::User=root"
+  -o "Debug::NoLocking=1"
+)
+
+log "updating private package lists ($aptdir)"
+if ! apt-get "${APT_OPTS[@]}" -qq update >"$aptdir/update.log" 2>&1; then
+  if ls "$aptdir/lists/"*_Packages* >/dev/null 2>&1; then
+    log "warning: apt-get update failed (see $aptdir/update.log); using the package lists from the last update"
+  else
+    cat "$aptdir/update.log" >&2
+    echo "build.sh: apt-get update failed and no cached package lists exist" >&2
+    exit 3
+  fi
+fi
+
+# field PKG:ARCH FIELD -> value of FIELD for the candidate version
+field() {
+  apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" 2>/dev/null | sed -n "s/^$2: //p" | head -n1
+}
+
+# The versioned kernel package behind the linux-image-<arch> metapackage.
+resolve_kernel_pkg() {
+  local arch=$1 dep
+  dep=$(field "linux-image-$arch:$arch" Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' |
+    grep -E "^linux-image-[0-9].*-$arch\$" | head -n1)
+  [ -n "$dep" ] || { echo "build.sh: cannot resolve linux-image-$arch to a versioned kernel package" >&2; exit 3; }
+  echo "$dep"
+}
+
+# fetch PKG ARCH -> prints the path of the verified .deb (downloads only when not cached)
+fetch() {
+  local pkg=$1 arch=$2 version sha file deb
+  version=$(field "$pkg:$arch" Version)
+  sha=$(field "$pkg:$arch" SHA256)
+  file=$(field "$pkg:$arch" Filename)
+  [ -n "$version" ] && [ -n "$sha" ] || { echo "build.sh: package $pkg:$arch not found" >&2; exit 3; }
+  deb="$aptdir/debs/$(basename "$file")"
+  if [ ! -f "$deb" ] || [ "$(sha256sum <"$deb" | cut -d' ' -f1)" != "$sha" ]; then
+    log "downloading $pkg:$arch $version"
+    rm -f "$deb"
+    (cd "$aptdir/debs" && apt-get "${APT_OPTS[@]}" -qq download "$pkg:$arch=$version" >/dev/null)
+    [ -f "$deb" ] || { echo "build.sh: download of $pkg:$arch produced no $deb" >&2; exit 3; }
+    [ "$(sha256sum <"$deb" | cut -d' ' -f1)" = "$sha" ] || { echo "build.sh: sha256 mismatch for $deb" >&2; exit 3; }
+  fi
+  echo "$deb"
+}
+
+json_pkg() { # name arch version sha256
+  printf '    { "name": "%s", "architecture": "%s", "version": "%s", "sha256": "%s" }' "$1" "$2" "$3" "$4"
+}
+
+# Modules the probe needs, in addition to whatever is built into the kernel. Dependencies
+# (depends= and softdep pre:) are resolved from each module's .modinfo section.
+WANTED_COMMON=(
+  # block-device transports
+  virtio_pci virtio_mmio virtio_blk virtio_scsi
+  sr_mod sd_mod
+  xhci_pci ehci_pci usb_storage uas
+  # filesystems and code pages (vfat: codepage=437, iocharset=utf8 by default in Debian)
+  isofs vfat nls_cp437 nls_utf8 nls_iso8859_1 nls_ascii
+  # crypto providers for sd_mod's t10-pi dependency (otherwise requested via modprobe)
+  crct10dif_generic crc64_rocksoft_generic
+)
+WANTED_amd64=(ahci ata_piix)
+WANTED_arm64=(ahci)
+# Module parameters applied at load time.
+declare -A MODPARAMS=([usb_storage]="delay_use=0")
+
+build_arch() {
+  local arch=$1 kpkg kdeb bdeb kver kmeta_ver bver kimg
+  kpkg=$(resolve_kernel_pkg "$arch")
+  kmeta_ver=$(field "linux-image-$arch:$arch" Version)
+  local kver_deb ksha bsha
+  kver_deb=$(field "$kpkg:$arch" Version)
+  ksha=$(field "$kpkg:$arch" SHA256)
+  bver=$(field "busybox-static:$arch" Version)
+  bsha=$(field "busybox-static:$arch" SHA256)
+  local init_sha build_sha
+  init_sha=$(sha256sum <"$here/init" | cut -d' ' -f1)
+  build_sha=$(sha256sum <"$here/build.sh" | cut -d' ' -f1)
+  local key
+  key=$(printf '%s\n' "$arch" "$kpkg=$kver_deb:$ksha" "busybox-static=$bver:$bsha" "init=$init_sha" "build=$build_sha" |
+    sha256sum | cut -d' ' -f1)
+
+  local dest="$out/$arch"
+  if [ "$force" = 0 ] && [ -f "$dest/manifest.json" ] && [ -f "$dest/vmlinuz" ] && [ -f "$dest/initrd.img" ] &&
+    grep -q "\"key\": \"$key\"" "$dest/manifest.json"; then
+    log "$arch: up to date ($kpkg $kver_deb, busybox-static $bver)"
+    return 0
+  fi
+
+  local t0=$SECONDS
+  kdeb=$(fetch "$kpkg" "$arch")
+  bdeb=$(fetch busybox-static "$arch")
+
+  local work
+  work=$(mktemp -d "$out/.build-$arch.XXXXXX")
+  cleanup_dirs+=("$work")
+  mkdir -p "$work/kpkg" "$work/bb" "$work/root"
+  dpkg-deb -x "$kdeb" "$work/kpkg"
+  dpkg-deb -x "$bdeb" "$work/bb"
+
+  kver=$(basename "$(find "$work/kpkg/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")
+  local kdir="$work/kpkg/lib/modules/$kver"
+  kimg=$(find "$work/kpkg/boot" -name "vmlinuz-$kver" | head -n1)
+  [ -n "$kimg" ] || { echo "build.sh: no vmlinuz in $kdeb" >&2; exit 3; }
+
+  # ---- modules: index by normalised name (- and _ are equivalent in module names)
+  declare -A modpath=()
+  local f n
+  while IFS= read -r f; do
+    n=$(basename "$f"); n=${n%%.ko*}; n=${n//-/_}
+    modpath[$n]=${f#"$kdir/"}
+  done < <(find "$kdir/kernel" -name '*.ko' | sort)
+  declare -A builtin=()
+  while IFS= read -r f; do
+    n=$(basename "$f"); n=${n%%.ko*}; n=${n//-/_}
+    builtin[$n]=1
+  done <"$kdir/modules.builtin"
+
+  declare -A seen=()
+  local -a order=()
+  visit() {
+    local name=${1//-/_} path info dep
+    [ -n "${seen[$name]:-}" ] && return 0
+    seen[$name]=1
+    [ -n "${builtin[$name]:-}" ] && return 0
+    path=${modpath[$name]:-}
+    if [ -z "$path" ]; then
+      # softdeps name crypto algorithms; "<alg>_generic" is the module that provides them
+      if [ -n "${modpath[${name}_generic]:-}" ]; then visit "${name}_generic"; return 0; fi
+      echo "build.sh: $arch: module $name is neither built in nor shipped in $kpkg" >&2
+      exit 3
+    fi
+    info=$(tr '\0' '\n' <"$kdir/$path" | grep -E '^(depends|softdep)=' || true)
+    for dep in $(printf '%s\n' "$info" | sed -n 's/^softdep=.*pre: *\([^:]*\)\( post:.*\)\{0,1\}$/\1/p'); do
+      visit "$dep"
+    done
+    for dep in $(printf '%s\n' "$info" | sed -n 's/^depends=//p' | tr ',' ' '); do
+      visit "$dep"
+    done
+    order+=("$name")
+  }
+  local wanted=("${WANTED_COMMON[@]}")
+  if [ "$arch" = amd64 ]; then wanted+=("${WANTED_amd64[@]}"); else wanted+=("${WANTED_arm64[@]}"); fi
+  for n in "${wanted[@]}"; do visit "$n"; done
+
+  # ---- initramfs tree
+  local root="$work/root"
+  mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" "$root/mnt/cidata" "$root/etc" \
+    "$root/lib/modules/$kver"
+  cp "$work/bb/bin/busybox" "$root/bin/busybox"
+  chmod 0755 "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"
+  cp "$here/init" "$root/init"
+  chmod 0755 "$root/init"
+  : >"$root/etc/probe-modules"
+  for n in "${order[@]}"; do
+    local rel=${modpath[$n]}
+    mkdir -p "$root/lib/modules/$kver/$(dirname "$rel")"
+    cp "$kdir/$rel" "$root/lib/modules/$kver/$rel"
+    chmod 0644 "$root/lib/modules/$kver/$rel"
+    printf '%s %s\n' "/lib/modules/$kver/$rel" "${MODPARAMS[$n]:-}" | sed 's/ *$//' >>"$root/etc/probe-modules"
+  done
+  printf '%s\n' "$kver" >"$root/etc/probe-kernel"
+  chmod 1777 "$root/tmp"
+
+  local epoch=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$kimg")}
+  find "$root" -exec touch -h -d "@$epoch" {} +
+  (cd "$root" && find . -mindepth 1 | sed 's|^\./||' | sort |
+    cpio --quiet -o -H newc --reproducible -R 0:0) | gzip -9 -n >"$work/initrd.img"
+
+  # ---- kernel: x86 bzImage as is; arm64 needs the raw Image (Debian's may be gzip-compressed)
+  if [ "$arch" = arm64 ] && [ "$(head -c2 "$kimg" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
+    gzip -dc <"$kimg" >"$work/vmlinuz"
+  else
+    cp "$kimg" "$work/vmlinuz"
+  fi
+  if [ "$arch" = arm64 ] && [ "$(dd if="$work/vmlinuz" bs=1 skip=56 count=4 2>/dev/null)" != "ARMd" ]; then
+    echo "build.sh: arm64 kernel is not a raw arm64 Image" >&2
+    exit 3
+  fi
+  chmod 0644 "$work/vmlinuz" "$work/initrd.img"
+
+  local vsha isha vsize isize
+  vsha=$(sha256sum <"$work/vmlinuz" | cut -d' ' -f1)
+  isha=$(sha256sum <"$work/initrd.img" | cut -d' ' -f1)
+  vsize=$(stat -c %s "$work/vmlinuz")
+  isize=$(stat -c %s "$work/initrd.img")
+
+  {
+    printf '{\n'
+    printf '  "schema": 1,\n'
+    printf '  "key": "%s",\n' "$key"
+    printf '  "arch": "%s",\n' "$arch"
+    printf '  "kernelRelease": "%s",\n' "$kver"
+    printf '  "sourceDateEpoch": %s,\n' "$epoch"
+    printf '  "packages": [\n'
+    json_pkg "linux-image-$arch" "$arch" "$kmeta_ver" "$(field "linux-image-$arch:$arch" SHA256)"; printf ',\n'
+    json_pkg "$kpkg" "$arch" "$kver_deb" "$ksha"; printf ',\n'
+    json_pkg busybox-static "$arch" "$bver" "$bsha"; printf '\n'
+    printf '  ],\n'
+    printf '  "inputs": { "init": "%s", "build.sh": "%s" },\n' "$init_sha" "$build_sha"
+    printf '  "modules": [%s],\n' "$(printf '"%s",' "${order[@]}" | sed 's/,$//')"
+    printf '  "outputs": {\n'
+    printf '    "vmlinuz": { "size": %s, "sha256": "%s" },\n' "$vsize" "$vsha"
+    printf '    "initrd.img": { "size": %s, "sha256": "%s" }\n' "$isize" "$isha"
+    printf '  }\n}\n'
+  } >"$work/manifest.json"
+
+  mkdir -p "$dest"
+  # manifest last: its presence with the right key marks a complete build
+  rm -f "$dest/manifest.json"
+  mv -f "$work/vmlinuz" "$dest/vmlinuz"
+  mv -f "$work/initrd.img" "$dest/initrd.img"
+  mv -f "$work/manifest.json" "$dest/manifest.json"
+  log "$arch: built $kpkg $kver_deb + busybox-static $bver in $((SECONDS - t0))s" \
+    "(vmlinuz $vsize bytes, initrd $isize bytes, ${#order[@]} modules)"
+}
+
+for a in "${arches[@]}"; do build_arch "$a"; done

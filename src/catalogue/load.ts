@@ -1,0 +1,118 @@
+// Reads every YAML file under the catalogue directory, validates each document against the
+// catalogue schema, and indexes documents by kind and name. Errors are collected, never
+// thrown one at a time, so a user sees everything wrong in one run.
+
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { relative, resolve, join } from 'node:path';
+import { sha256Hex } from '../util/fsx.js';
+import type { Diagnostic } from '../util/diagnostics.js';
+import { parseYaml, type YamlDoc } from './yaml.js';
+import { validateDocument } from './schema.js';
+import type { Catalogue, Entry, FleetSpec, HardwareSpec, ProfileSpec, SiteSpec } from './types.js';
+
+export interface LoadResult {
+  catalogue: Catalogue;
+  diagnostics: Diagnostic[];
+}
+
+/** Path as shown to users: relative to the working directory when that is shorter. */
+export function displayPath(abs: string): string {
+  const rel = relative(process.cwd(), abs);
+  return rel && !rel.startsWith('..') ? rel : abs;
+}
+
+async function listYamlFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true });
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && /\.ya?ml$/.test(e.name)) out.push(p);
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+export async function loadCatalogue(dir: string): Promise<LoadResult> {
+  const root = resolve(dir);
+  const diagnostics: Diagnostic[] = [];
+  const catalogue: Catalogue = {
+    root,
+    hardware: new Map(),
+    profiles: new Map(),
+    sites: new Map(),
+    fileDigests: new Map(),
+  };
+  const st = await stat(root).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    diagnostics.push({ file: displayPath(root), line: 1, col: 1, message: 'catalogue directory not found' });
+    return { catalogue, diagnostics };
+  }
+  const files = await listYamlFiles(root);
+  const texts = await Promise.all(files.map((f) => readFile(f)));
+  const fleets: Entry<FleetSpec>[] = [];
+  files.forEach((abs, i) => {
+    const buf = texts[i]!;
+    catalogue.fileDigests.set(abs, sha256Hex(buf));
+    const { docs, diagnostics: yamlDiags } = parseYaml(displayPath(abs), buf.toString('utf8'));
+    diagnostics.push(...yamlDiags);
+    for (const doc of docs) {
+      const schemaDiags = validateDocument(doc);
+      if (schemaDiags.length > 0) {
+        diagnostics.push(...schemaDiags);
+        continue;
+      }
+      index(doc, catalogue, fleets, diagnostics);
+    }
+  });
+  if (fleets.length === 0 && !diagnostics.some((d) => /YAML|Fleet/.test(d.message))) {
+    diagnostics.push({ file: displayPath(root), line: 1, col: 1, message: 'no Fleet document found in the catalogue' });
+  }
+  for (const extra of fleets.slice(1)) {
+    diagnostics.push({
+      ...extra.doc.pos.value('/kind'),
+      message: `a second Fleet document; the first is ${fmt(fleets[0]!.doc.pos.value('/kind'))}`,
+    });
+  }
+  catalogue.fleet = fleets[0];
+  return { catalogue, diagnostics };
+}
+
+function index(doc: YamlDoc, cat: Catalogue, fleets: Entry<FleetSpec>[], diags: Diagnostic[]): void {
+  const v = doc.value as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: unknown };
+  const entry = { name: v.metadata?.name, spec: v.spec, labels: v.metadata?.labels ?? {}, doc };
+  const add = <T>(map: Map<string, Entry<T>>, what: string): void => {
+    const prev = map.get(entry.name);
+    if (prev) {
+      diags.push({
+        ...doc.pos.value('/metadata/name'),
+        message: `duplicate ${what} "${entry.name}"; first defined at ${fmt(prev.doc.pos.value('/metadata/name'))}`,
+      });
+      return;
+    }
+    map.set(entry.name, entry as Entry<T>);
+  };
+  switch (v.kind) {
+    case 'Fleet':
+      fleets.push(entry as Entry<FleetSpec>);
+      break;
+    case 'HardwareClass':
+      add<HardwareSpec>(cat.hardware, 'hardware class');
+      break;
+    case 'SiteProfile':
+      add<ProfileSpec>(cat.profiles, 'site profile');
+      break;
+    case 'Site':
+      add<SiteSpec>(cat.sites, 'site id');
+      break;
+    case 'Overlay':
+      break; // overlays are read where a catalogue entry references them
+  }
+}
+
+export function fmt(p: { file: string; line: number; col: number }): string {
+  return `${p.file}:${p.line}:${p.col}`;
+}

@@ -1,0 +1,103 @@
+// Overlay files (kind: Overlay) are referenced by path from fleet, hardware classes, sites
+// and nodes. They are read once, validated against the catalogue schema, and cached.
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Diagnostic, SourcePos } from '../util/diagnostics.js';
+import { sha256Hex } from '../util/fsx.js';
+import { displayPath } from './load.js';
+import { validateDocument } from './schema.js';
+import { parseYaml, type YamlDoc } from './yaml.js';
+
+export interface OverlayPatch {
+  document?: string;
+  merge?: Record<string, unknown>;
+  op?: 'add' | 'replace' | 'remove';
+  path?: string;
+  value?: unknown;
+}
+
+export interface OverlayFile {
+  path: string; // absolute
+  display: string;
+  name: string;
+  os?: 'talos' | 'kairos';
+  roles?: Array<'controlplane' | 'worker'>;
+  patches: OverlayPatch[];
+  doc: YamlDoc;
+  sha256: string;
+}
+
+export class OverlayCache {
+  private readonly cache = new Map<string, { overlay?: OverlayFile; diagnostics: Diagnostic[] }>();
+
+  get(abs: string): OverlayFile | undefined {
+    return this.cache.get(abs)?.overlay;
+  }
+
+  /** Whether an overlay's os/roles filters select a node (or, without a role, a site). */
+  appliesTo(abs: string, os: 'talos' | 'kairos', role?: 'controlplane' | 'worker'): boolean {
+    const o = this.get(abs);
+    if (!o) return false;
+    if (o.os && o.os !== os) return false;
+    return !role || !o.roles || o.roles.includes(role);
+  }
+
+  /** Resolve `ref` relative to the file that references it and load it. */
+  load(ref: string, referencedFrom: SourcePos & { abs: string }): { overlay?: OverlayFile; diagnostics: Diagnostic[] } {
+    const abs = resolve(dirname(referencedFrom.abs), ref);
+    const hit = this.cache.get(abs);
+    if (hit) {
+      // a missing file is reported at each reference, so every broken reference is visible
+      return hit.overlay ? hit : { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
+    }
+    let text: Buffer;
+    try {
+      text = readFileSync(abs);
+    } catch {
+      this.cache.set(abs, { diagnostics: [] });
+      return { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
+    }
+    const display = displayPath(abs);
+    const parsed = parseYaml(display, text.toString('utf8'));
+    const diagnostics = [...parsed.diagnostics];
+    let overlay: OverlayFile | undefined;
+    if (parsed.docs.length !== 1 && diagnostics.length === 0) {
+      diagnostics.push({ file: display, line: 1, col: 1, message: 'an overlay file must hold exactly one document' });
+    } else if (parsed.docs[0]) {
+      const doc = parsed.docs[0];
+      const kind = (doc.value as { kind?: unknown } | null)?.kind;
+      if (kind !== 'Overlay') {
+        diagnostics.push({ ...doc.pos.value('/kind'), message: `expected kind "Overlay" in an overlay file, got ${JSON.stringify(kind)}` });
+      } else {
+        diagnostics.push(...validateDocument(doc));
+        diagnostics.push(...checkPatches(doc));
+      }
+      if (diagnostics.length === 0) {
+        const v = doc.value as { metadata: { name: string }; os?: 'talos' | 'kairos'; roles?: Array<'controlplane' | 'worker'>; patches: OverlayPatch[] };
+        overlay = { path: abs, display, name: v.metadata.name, os: v.os, roles: v.roles, patches: v.patches, doc, sha256: sha256Hex(text) };
+      }
+    }
+    const result = { overlay, diagnostics };
+    this.cache.set(abs, result);
+    return result;
+  }
+}
+
+/** A patch is either a merge or one JSON-patch operation, never both. */
+function checkPatches(doc: YamlDoc): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const patches = ((doc.value as { patches?: OverlayPatch[] }).patches ?? []) as OverlayPatch[];
+  patches.forEach((p, i) => {
+    const at = doc.pos.value(`/patches/${i}`);
+    const isMerge = p.merge !== undefined;
+    const isOp = p.op !== undefined;
+    if (isMerge === isOp) {
+      out.push({ ...at, message: 'a patch needs either "merge" or "op" (with "path"), not both or neither' });
+    } else if (isOp) {
+      if (p.path === undefined) out.push({ ...at, message: `a "${p.op}" patch needs "path"` });
+      if (p.op !== 'remove' && !('value' in p)) out.push({ ...at, message: `a "${p.op}" patch needs "value"` });
+    }
+  });
+  return out;
+}

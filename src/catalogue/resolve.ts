@@ -1,0 +1,390 @@
+// Resolution: fleet defaults, then hardware class, then site profile, then site, then node,
+// into one fully explicit SitePlan per site. Every problem found becomes a positioned
+// diagnostic; resolution carries on so that one run reports everything.
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { Diagnostic, SourcePos } from '../util/diagnostics.js';
+import { sha256Hex } from '../util/fsx.js';
+import { formatIpv4, isHostInSubnet, offsetAddress, parseCidr, parseIpv4, type Subnet } from './ip.js';
+import { displayPath } from './load.js';
+import { OverlayCache } from './overlays.js';
+import type { HardwarePlan, NodePlan, OverlayRef, RegistryPlan, SitePlan } from './plan.js';
+import type { Catalogue, Entry, HardwareSpec, NodeSpec, SiteSpec } from './types.js';
+import type { YamlDoc } from './yaml.js';
+
+export const SITE_MIRROR_REF = '${site.mirror}';
+
+export interface ResolveResult {
+  plans: SitePlan[];
+  diagnostics: Diagnostic[];
+  overlays: OverlayCache;
+}
+
+interface Ctx {
+  cat: Catalogue;
+  diags: Diagnostic[];
+  overlays: OverlayCache;
+  hardware: Map<string, HardwarePlan | null>;
+  caBundle?: { pem: string; file: string };
+}
+
+const at = (doc: YamlDoc, path: string): SourcePos & { abs: string } => ({ ...doc.pos.value(path), abs: docAbs(doc) });
+function docAbs(doc: YamlDoc): string {
+  return (doc as YamlDoc & { abs?: string }).abs ?? resolvePath(doc.file);
+}
+
+/** Resolve every site in the catalogue (sorted by id) and run the fleet-wide checks. */
+export function resolveCatalogue(cat: Catalogue): ResolveResult {
+  const ctx: Ctx = { cat, diags: [], overlays: new OverlayCache(), hardware: new Map() };
+  const plans: SitePlan[] = [];
+  if (!cat.fleet) return { plans, diagnostics: ctx.diags, overlays: ctx.overlays };
+  ctx.caBundle = loadCaBundle(ctx);
+  for (const id of [...cat.sites.keys()].sort()) {
+    const plan = resolveSite(ctx, cat.sites.get(id)!);
+    if (plan) plans.push(plan);
+  }
+  checkFleetUniqueness(plans, ctx.diags);
+  return { plans, diagnostics: ctx.diags, overlays: ctx.overlays };
+}
+
+function loadCaBundle(ctx: Ctx): { pem: string; file: string } | undefined {
+  const fleet = ctx.cat.fleet!;
+  const ref = fleet.spec.registries?.caBundle;
+  if (!ref) return undefined;
+  const abs = resolvePath(dirname(docAbs(fleet.doc)), ref);
+  let pem: string;
+  try {
+    pem = readFileSync(abs, 'utf8');
+  } catch {
+    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `CA bundle file not found: ${ref}` });
+    return undefined;
+  }
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
+    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `${ref} holds no PEM certificate` });
+    return undefined;
+  }
+  if (/PRIVATE KEY/.test(pem)) {
+    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `${ref} contains a private key; a CA bundle must hold certificates only` });
+    return undefined;
+  }
+  ctx.cat.fileDigests.set(abs, sha256Hex(pem));
+  return { pem: pem.endsWith('\n') ? pem : `${pem}\n`, file: abs };
+}
+
+function overlayRefs(ctx: Ctx, level: OverlayRef['level'], refs: string[] | undefined, doc: YamlDoc, path: string): OverlayRef[] {
+  const out: OverlayRef[] = [];
+  (refs ?? []).forEach((ref, i) => {
+    const { overlay, diagnostics } = ctx.overlays.load(ref, at(doc, `${path}/${i}`));
+    ctx.diags.push(...diagnostics);
+    if (overlay) out.push({ level, path: overlay.path, display: overlay.display });
+  });
+  return out;
+}
+
+function resolveHardware(ctx: Ctx, name: string, ref: { doc: YamlDoc; path: string }): HardwarePlan | undefined {
+  const entry = ctx.cat.hardware.get(name);
+  if (!entry) {
+    const known = [...ctx.cat.hardware.keys()].sort().join(', ') || 'none defined';
+    ctx.diags.push({ ...ref.doc.pos.value(ref.path), message: `unknown hardware class "${name}" (known: ${known})` });
+    return undefined;
+  }
+  if (!ctx.hardware.has(name)) ctx.hardware.set(name, hardwarePlan(entry));
+  return ctx.hardware.get(name) ?? undefined;
+}
+
+function hardwarePlan(entry: Entry<HardwareSpec>): HardwarePlan {
+  const s = entry.spec;
+  return {
+    name: entry.name,
+    arch: s.arch,
+    firmware: s.firmware,
+    disk: structuredClone(s.installDisk),
+    nic: structuredClone(s.nic),
+    factory: {
+      extensions: [...(s.talos?.extensions ?? [])],
+      extraKernelArgs: [...(s.talos?.extraKernelArgs ?? [])],
+      ...(s.talos?.overlay ? { overlay: structuredClone(s.talos.overlay) } : {}),
+    },
+    ...(s.kairos?.baseImage ? { kairosBaseImage: s.kairos.baseImage } : {}),
+    source: entry.doc.pos.value('/metadata/name'),
+  };
+}
+
+function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
+  const { cat, diags } = ctx;
+  const fleet = cat.fleet!;
+  const s = site.spec;
+  const sdoc = site.doc;
+  const errorsBefore = diags.length;
+  const inputFiles = new Set<string>([docAbs(fleet.doc), docAbs(sdoc)]);
+  if (ctx.caBundle) inputFiles.add(ctx.caBundle.file);
+
+  const profile = s.profile ? cat.profiles.get(s.profile) : undefined;
+  if (s.profile && !profile) {
+    const known = [...cat.profiles.keys()].sort().join(', ') || 'none defined';
+    diags.push({ ...sdoc.pos.value('/spec/profile'), message: `unknown site profile "${s.profile}" (known: ${known})` });
+  }
+  if (profile) inputFiles.add(docAbs(profile.doc));
+
+  const os = s.os ?? fleet.spec.os;
+  const subnetParsed = parseCidr(s.subnet);
+  let subnet: Subnet | undefined;
+  if ('error' in subnetParsed) diags.push({ ...sdoc.pos.value('/spec/subnet'), message: `subnet ${subnetParsed.error}` });
+  else subnet = subnetParsed;
+
+  // An address is either explicit (checked against the subnet) or an offset inside it.
+  const address = (explicit: string | undefined, offset: number | undefined, where: SourcePos, what: string): number | undefined => {
+    if (!subnet) return undefined;
+    if (explicit !== undefined) {
+      const ip = parseIpv4(explicit);
+      if (ip === undefined) diags.push({ ...where, message: `${what} "${explicit}" is not an IPv4 address` });
+      else if (!isHostInSubnet(subnet, ip)) {
+        diags.push({ ...where, message: `${what} ${explicit} is outside the site subnet ${s.subnet}` });
+      } else return ip;
+      return undefined;
+    }
+    if (offset !== undefined) {
+      const ip = offsetAddress(subnet, offset);
+      if (ip === undefined) diags.push({ ...where, message: `${what} offset ${offset} is outside the site subnet ${s.subnet}` });
+      return ip;
+    }
+    return undefined;
+  };
+
+  const gwWhere = s.gateway !== undefined ? sdoc.pos.value('/spec/gateway') : profile?.doc.pos.value('/spec/gatewayOffset') ?? sdoc.pos.value('/spec');
+  const gateway = address(s.gateway, profile?.spec.gatewayOffset, gwWhere, 'gateway');
+  if (subnet && s.gateway === undefined && profile?.spec.gatewayOffset === undefined) {
+    diags.push({ ...sdoc.pos.value('/spec'), message: 'site has no gateway: set spec.gateway or the profile gatewayOffset' });
+  }
+  const vipWhere = s.vip !== undefined ? sdoc.pos.value('/spec/vip') : profile?.doc.pos.value('/spec/vipOffset') ?? sdoc.pos.value('/spec');
+  const vip = address(s.vip, profile?.spec.vipOffset, vipWhere, 'VIP');
+
+  let localMirror: string | undefined = s.mirror;
+  if (!localMirror && profile?.spec.mirror && subnet) {
+    const m = profile.spec.mirror;
+    const ip = address(undefined, m.offset, profile.doc.pos.value('/spec/mirror/offset'), 'mirror');
+    if (ip !== undefined) localMirror = `${m.scheme ?? 'https'}://${formatIpv4(ip)}${m.port ? `:${m.port}` : ''}`;
+  }
+
+  // Nodes: profile nodes first (in profile order), overridden by site entries of the same name;
+  // site entries with new names add nodes.
+  const merged: Array<{ spec: NodeSpec; from: YamlDoc; path: string; overrideFrom?: { doc: YamlDoc; path: string; spec: NodeSpec } }> = [];
+  profile?.spec.nodes.forEach((n, i) => merged.push({ spec: { ...n }, from: profile.doc, path: `/spec/nodes/${i}` }));
+  const siteNames = new Map<string, number>();
+  (s.nodes ?? []).forEach((n, i) => {
+    const path = `/spec/nodes/${i}`;
+    const dup = siteNames.get(n.name);
+    if (dup !== undefined) {
+      diags.push({ ...sdoc.pos.value(`${path}/name`), message: `duplicate node name "${n.name}" in site ${site.name}` });
+      return;
+    }
+    siteNames.set(n.name, i);
+    const base = merged.find((m) => m.spec.name === n.name);
+    if (base) {
+      const { name: _n, ...rest } = n;
+      Object.assign(base.spec, rest);
+      if (n.labels) base.spec.labels = { ...(base.spec.labels ?? {}), ...n.labels };
+      base.overrideFrom = { doc: sdoc, path, spec: n };
+      // an explicit address replaces the profile's offset
+      if (n.address !== undefined && n.offset === undefined) delete base.spec.offset;
+    } else merged.push({ spec: { ...n }, from: sdoc, path });
+  });
+  if (merged.length === 0) diags.push({ ...sdoc.pos.value('/spec'), message: `site ${site.name} has no nodes: set spec.profile or spec.nodes` });
+
+  const fleetOverlays = overlayRefs(ctx, 'fleet', fleet.spec.overlays, fleet.doc, '/spec/overlays');
+  const siteOverlays = overlayRefs(ctx, 'site', s.overlays, sdoc, '/spec/overlays');
+  const hwOverlayCache = new Map<string, OverlayRef[]>();
+
+  const nodes: NodePlan[] = [];
+  for (const m of merged) {
+    const n = m.spec;
+    // positions: prefer where the site overrode a field, else where the profile set it
+    const pos = (field: string): SourcePos => {
+      if (m.overrideFrom && (m.overrideFrom.spec as unknown as Record<string, unknown>)[field] !== undefined) {
+        return m.overrideFrom.doc.pos.value(`${m.overrideFrom.path}/${field}`);
+      }
+      return m.from.pos.value(`${m.path}/${field}`);
+    };
+    // where a node field was written: the site's override wins over the profile's node entry
+    const fieldRef = (field: keyof NodeSpec): { doc: YamlDoc; path: string } | undefined => {
+      if (m.overrideFrom && m.overrideFrom.spec[field] !== undefined) return { doc: m.overrideFrom.doc, path: `${m.overrideFrom.path}/${field}` };
+      if (n[field] !== undefined) return { doc: m.from, path: `${m.path}/${field}` };
+      return undefined;
+    };
+    const nodeWhere = m.overrideFrom ? m.overrideFrom.doc.pos.value(`${m.overrideFrom.path}/name`) : m.from.pos.value(`${m.path}/name`);
+    if (!n.role) diags.push({ ...nodeWhere, message: `node "${n.name}" has no role (controlplane or worker)` });
+    const hwName = n.hardwareClass ?? profile?.spec.hardwareClass;
+    let hw: HardwarePlan | undefined;
+    if (!hwName) diags.push({ ...nodeWhere, message: `node "${n.name}" has no hardware class: set hardwareClass or use a profile` });
+    else {
+      const hwRef = fieldRef('hardwareClass') ?? { doc: profile!.doc, path: '/spec/hardwareClass' };
+      hw = resolveHardware(ctx, hwName, hwRef);
+      const hwEntry = cat.hardware.get(hwName);
+      if (hwEntry) inputFiles.add(docAbs(hwEntry.doc));
+    }
+    if (n.address === undefined && n.offset === undefined) {
+      diags.push({ ...nodeWhere, message: `node "${n.name}" has no address: set address or offset` });
+    }
+    const ip = address(n.address, n.offset, pos(n.address !== undefined ? 'address' : 'offset'), `node ${n.name} address`);
+    if (!hw || !n.role || ip === undefined || !subnet) continue;
+    let hwOverlays = hwOverlayCache.get(hw.name);
+    if (!hwOverlays) {
+      const e = cat.hardware.get(hw.name)!;
+      hwOverlays = overlayRefs(ctx, 'hardware', e.spec.overlays, e.doc, '/spec/overlays');
+      hwOverlayCache.set(hw.name, hwOverlays);
+    }
+    const ovRef = fieldRef('overlays');
+    const nodeOverlays = ovRef ? overlayRefs(ctx, 'node', n.overlays, ovRef.doc, ovRef.path) : [];
+    nodes.push({
+      name: n.name,
+      hostname: n.hostname ?? `${site.name}-${n.name}`,
+      role: n.role,
+      hardware: hw,
+      ...(n.mac ? { mac: n.mac.toLowerCase() } : {}),
+      ip: formatIpv4(ip),
+      prefix: subnet.prefix,
+      labels: { ...(n.labels ?? {}) },
+      overlays: [...fleetOverlays, ...hwOverlays, ...siteOverlays, ...nodeOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os, n.role!)),
+      source: nodeWhere,
+    });
+  }
+  for (const o of nodes.flatMap((n) => n.overlays)) inputFiles.add(o.path);
+
+  // Addresses inside the site must not collide with each other, the gateway or the VIP.
+  const taken = new Map<string, string>();
+  if (gateway !== undefined) taken.set(formatIpv4(gateway), 'the gateway');
+  for (const n of nodes) {
+    const other = taken.get(n.ip);
+    if (other) diags.push({ ...n.source, message: `node ${n.name} address ${n.ip} collides with ${other}` });
+    else taken.set(n.ip, `node ${n.name}`);
+  }
+  if (vip !== undefined) {
+    const other = taken.get(formatIpv4(vip));
+    if (other) diags.push({ ...vipWhere, message: `VIP ${formatIpv4(vip)} collides with ${other}` });
+  }
+
+  const controlPlanes = nodes.filter((n) => n.role === 'controlplane');
+  if (nodes.length > 0 && controlPlanes.length === 0 && nodes.length === merged.length) {
+    diags.push({
+      ...sdoc.pos.value('/metadata/name'),
+      message: os === 'talos' ? `Talos site ${site.name} has no control plane node` : `Kairos site ${site.name} has no server (controlplane) node`,
+    });
+  }
+
+  const talosV = { ...fleet.spec.talos, ...s.talos };
+  const kairosV = { ...fleet.spec.kairos, ...s.kairos };
+  const versionPos = (key: string): SourcePos => (s[key as 'talos'] ? sdoc.pos.value(`/spec/${key}`) : fleet.doc.pos.value(`/spec/${key}`) ?? sdoc.pos.value('/spec'));
+  let talos: SitePlan['talos'];
+  let kairos: SitePlan['kairos'];
+  if (os === 'talos') {
+    if (!talosV.version || !talosV.kubernetesVersion) {
+      diags.push({ ...versionPos('talos'), message: `Talos site ${site.name} needs talos.version and talos.kubernetesVersion (fleet or site)` });
+    } else {
+      talos = {
+        version: talosV.version,
+        minor: talosV.version.startsWith('v1.14.') ? '1.14' : '1.13',
+        kubernetesVersion: talosV.kubernetesVersion.startsWith('v') ? talosV.kubernetesVersion : `v${talosV.kubernetesVersion}`,
+      };
+    }
+  } else if (!kairosV.version || !kairosV.flavor || !kairosV.provider || !kairosV.providerVersion) {
+    diags.push({ ...versionPos('kairos'), message: `Kairos site ${site.name} needs kairos.version, flavor, provider and providerVersion (fleet or site)` });
+  } else {
+    kairos = { version: kairosV.version, flavor: kairosV.flavor, provider: kairosV.provider, providerVersion: kairosV.providerVersion };
+  }
+
+  const registries = resolveRegistries(ctx, localMirror, site);
+  if (diags.length > errorsBefore || !subnet || gateway === undefined) return undefined;
+
+  const firstCp = controlPlanes[0]!;
+  const endpointHost = vip !== undefined ? formatIpv4(vip) : firstCp.ip;
+  return {
+    id: site.name,
+    os,
+    ...(talos ? { talos } : {}),
+    ...(kairos ? { kairos } : {}),
+    clusterName: site.name,
+    network: {
+      subnet: s.subnet,
+      prefix: subnet.prefix,
+      gateway: formatIpv4(gateway),
+      ...(vip !== undefined ? { vip: formatIpv4(vip) } : {}),
+      dns: [...(fleet.spec.dns?.servers ?? [])],
+      searchDomains: [...(fleet.spec.dns?.searchDomains ?? [])],
+      ntp: [...(fleet.spec.ntp ?? [])],
+    },
+    cluster: {
+      podCidrs: [...(fleet.spec.cluster?.podCidrs ?? ['10.244.0.0/16'])],
+      serviceCidrs: [...(fleet.spec.cluster?.serviceCidrs ?? ['10.96.0.0/12'])],
+      endpoint: `https://${endpointHost}:6443`,
+      allowSchedulingOnControlPlanes: s.schedulable ?? profile?.spec.schedulable ?? nodes.every((n) => n.role === 'controlplane'),
+    },
+    registries,
+    ...(localMirror ? { localMirror } : {}),
+    sshKeys: [...(fleet.spec.sshKeys ?? [])],
+    labels: { ...site.labels },
+    overlays: [...fleetOverlays, ...siteOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os)),
+    nodes,
+    source: sdoc.pos.value('/metadata/name'),
+    inputFiles: [...inputFiles].sort(),
+  };
+}
+
+function resolveRegistries(ctx: Ctx, localMirror: string | undefined, site: Entry<SiteSpec>): RegistryPlan {
+  const fleet = ctx.cat.fleet!;
+  const mirrors: RegistryPlan['mirrors'] = [];
+  const tlsHosts = new Set<string>();
+  const spec = fleet.spec.registries?.mirrors ?? {};
+  for (const registry of Object.keys(spec).sort()) {
+    const endpoints: string[] = [];
+    spec[registry]!.forEach((ep, i) => {
+      const where = fleet.doc.pos.value(`/spec/registries/mirrors/${registry.replace(/~/g, '~0').replace(/\//g, '~1')}/${i}`);
+      if (ep === SITE_MIRROR_REF) {
+        if (!localMirror) {
+          ctx.diags.push({ ...site.doc.pos.value('/metadata/name'), message: `site ${site.name} has no local mirror, but ${displayPath(docAbs(fleet.doc))}:${where.line} uses ${SITE_MIRROR_REF}` });
+          return;
+        }
+        endpoints.push(localMirror);
+        if (localMirror.startsWith('https://')) tlsHosts.add(new URL(localMirror).host);
+        return;
+      }
+      let url: URL | undefined;
+      try {
+        url = new URL(ep);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !/^https?:$/.test(url.protocol)) {
+        ctx.diags.push({ ...where, message: `registry endpoint "${ep}" must be an http(s) URL or ${SITE_MIRROR_REF}` });
+        return;
+      }
+      endpoints.push(ep);
+    });
+    if (endpoints.length > 0) mirrors.push({ registry, endpoints });
+  }
+  const caBundle = ctx.caBundle?.pem ?? '';
+  return { mirrors, caBundle, tlsHosts: caBundle ? [...tlsHosts].sort() : [] };
+}
+
+/** Hostnames, MACs and addresses must be unique across the whole fleet. */
+function checkFleetUniqueness(plans: SitePlan[], diags: Diagnostic[]): void {
+  const check = (what: string, key: (n: NodePlan, p: SitePlan) => string | undefined): void => {
+    const seen = new Map<string, { n: NodePlan; p: SitePlan }>();
+    for (const p of plans) {
+      for (const n of p.nodes) {
+        const k = key(n, p);
+        if (k === undefined) continue;
+        const prev = seen.get(k);
+        if (prev) {
+          diags.push({
+            ...n.source,
+            message: `duplicate ${what} ${k}: node ${p.id}/${n.name} and ${prev.p.id}/${prev.n.name} (${prev.n.source.file}:${prev.n.source.line}:${prev.n.source.col})`,
+          });
+        } else seen.set(k, { n, p });
+      }
+    }
+  };
+  check('node name', (n) => n.hostname);
+  check('MAC', (n) => n.mac);
+  check('address', (n) => n.ip);
+}
