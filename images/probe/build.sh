@@ -69,8 +69,6 @@ APT_OPTS=(
   -o "Dir::State::status=$aptdir/status"
   -o "Dir::Cache=$aptdir"
   -o "Dir::Cache::archives=$aptdir/archives"
-  -o "Dir::Cache::pkgcache="
-  -o "Dir::Cache::srcpkgcache="
   -o "Dir::Etc::SourceParts=$sourceparts"
   -o "Dir::Etc::sourcelist=$sourcelist"
   -o "APT::Architecture=amd64"
@@ -107,16 +105,19 @@ resolve_kernel_pkg() {
 
 # fetch PKG ARCH -> prints the path of the verified .deb (downloads only when not cached)
 fetch() {
-  local pkg=$1 arch=$2 version sha file deb
+  local pkg=$1 arch=$2 version sha deb
   version=$(field "$pkg:$arch" Version)
   sha=$(field "$pkg:$arch" SHA256)
-  file=$(field "$pkg:$arch" Filename)
   [ -n "$version" ] && [ -n "$sha" ] || { echo "build.sh: package $pkg:$arch not found" >&2; exit 3; }
-  deb="$aptdir/debs/$(basename "$file")"
+  deb="$aptdir/debs/${pkg}_${version#*:}_${arch}.deb"
   if [ ! -f "$deb" ] || [ "$(sha256sum <"$deb" | cut -d' ' -f1)" != "$sha" ]; then
     log "downloading $pkg:$arch $version"
     rm -f "$deb"
-    (cd "$aptdir/debs" && apt-get "${APT_OPTS[@]}" -qq download "$pkg:$arch=$version" >/dev/null)
+    local tmpd
+    tmpd=$(mktemp -d "$aptdir/debs/.dl.XXXXXX")
+    (cd "$tmpd" && apt-get "${APT_OPTS[@]}" -qq download "$pkg:$arch=$version" >/dev/null)
+    mv -f "$tmpd"/*.deb "$deb" 2>/dev/null || true
+    rm -rf "$tmpd"
     [ -f "$deb" ] || { echo "build.sh: download of $pkg:$arch produced no $deb" >&2; exit 3; }
     [ "$(sha256sum <"$deb" | cut -d' ' -f1)" = "$sha" ] || { echo "build.sh: sha256 mismatch for $deb" >&2; exit 3; }
   fi

@@ -1,0 +1,56 @@
+import { build, parseShard, type MediaKind } from '../build/build.js';
+import { UsageError } from '../util/diagnostics.js';
+import { EXIT, parse, type Io } from './main.js';
+
+export function parseMedia(text: string): MediaKind[] {
+  const kinds = text.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const k of kinds) if (k !== 'iso' && k !== 'img') throw new UsageError(`--media accepts iso and img, got "${k}"`);
+  if (kinds.length === 0) throw new UsageError('--media needs at least one of iso, img');
+  return [...new Set(kinds)].sort() as MediaKind[];
+}
+
+export async function runBuild(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    site: { type: 'string', multiple: true },
+    all: { type: 'boolean' },
+    shard: { type: 'string' },
+    catalogue: { type: 'string', default: 'catalogue' },
+    out: { type: 'string', default: 'out' },
+    secrets: { type: 'string', default: process.env.EDGEIMG_SECRETS_DIR ?? 'secrets' },
+    media: { type: 'string', default: 'iso' },
+  });
+  const sites = values.site ?? [];
+  if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
+  if (values.shard && !values.all) throw new UsageError('--shard needs --all');
+  const started = Date.now();
+  const result = await build({
+    catalogueDir: values.catalogue!,
+    outDir: values.out!,
+    secretsDir: values.secrets!,
+    sites,
+    all: values.all,
+    shard: values.shard ? parseShard(values.shard) : undefined,
+    media: parseMedia(values.media!),
+    log: (line) => io.err(`edgeimg: ${line}\n`),
+  });
+  const nodes = result.sites.reduce((n, s) => n + s.nodes.length, 0);
+  io.err(`edgeimg: built ${result.sites.length} site${result.sites.length === 1 ? '' : 's'}, ${nodes} nodes into ${values.out} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
+  if (values.json) {
+    io.out(
+      `${JSON.stringify({
+        ok: true,
+        out: values.out,
+        sites: result.sites.map((s) => ({
+          site: s.site,
+          os: s.os,
+          dir: s.dir,
+          nodes: s.nodes,
+          inputDigest: s.inputDigest,
+          secretsCreated: s.secretsCreated,
+          artifacts: s.artifacts.length,
+        })),
+      })}\n`,
+    );
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,8 @@
+// The library surface: everything the edgeimg command does, callable from a CI script.
+export { build, planFleet, selectSites, parseShard, type BuildOptions, type BuildResult, type SiteResult, type MediaKind } from './build/build.js';
+export { loadCatalogue } from './catalogue/load.js';
+export { resolveCatalogue } from './catalogue/resolve.js';
+export type { SitePlan, NodePlan, HardwarePlan } from './catalogue/plan.js';
+export { CatalogueError, EnvironmentError, UsageError, VerifyError, formatDiagnostic, type Diagnostic } from './util/diagnostics.js';
+export { renderNode, type RenderedNode } from './render/node.js';
+export { readManifest, serializeManifest, type Manifest, type ManifestArtifact } from './manifest/manifest.js';

@@ -1,0 +1,81 @@
+// Renders one node: the OS-specific user-data, overlays on top, schema validation, then the
+// NoCloud meta-data and network-config beside it. Pure: no file I/O.
+
+import type { NodePlan, SitePlan } from '../catalogue/plan.js';
+import type { OverlayCache } from '../catalogue/overlays.js';
+import type { Diagnostic } from '../util/diagnostics.js';
+import type { KairosSecrets, SiteSecrets, TalosSecrets } from '../secrets/types.js';
+import { renderTalosDocuments, serializeTalosConfig, validateTalosDocuments, type TalosDocument } from './talos/index.js';
+import { renderKairosCloudConfig, serializeCloudConfig } from './kairos/index.js';
+import { applyOverlays, type Doc, type DocumentSet } from './overlays.js';
+import { renderMetaData, renderNetworkConfig } from './nocloud.js';
+
+export interface RenderedNode {
+  node: NodePlan;
+  userData: string;
+  metaData: string;
+  networkConfig: string;
+}
+
+export type RenderOutcome = { ok: true; rendered: RenderedNode } | { ok: false; diagnostics: Diagnostic[] };
+
+export function renderNode(site: SitePlan, node: NodePlan, secrets: SiteSecrets, overlays: OverlayCache): RenderOutcome {
+  const userData =
+    site.os === 'talos'
+      ? renderTalosUserData(site, node, secrets as TalosSecrets, overlays)
+      : renderKairosUserData(site, node, secrets as KairosSecrets, overlays);
+  if (typeof userData !== 'string') return { ok: false, diagnostics: userData };
+  return {
+    ok: true,
+    rendered: { node, userData, metaData: renderMetaData(node, userData), networkConfig: renderNetworkConfig(site, node) },
+  };
+}
+
+/** The v1alpha1 machine config has no `kind`; other Talos documents are addressed by kind. */
+function talosDocumentSet(docs: TalosDocument[]): DocumentSet {
+  return {
+    docs,
+    select: (all, sel) => all.find((d) => (sel === undefined || sel === 'v1alpha1' ? d.version === 'v1alpha1' && !('kind' in d) : d.kind === sel)),
+    create: (kind) => ({ apiVersion: 'v1alpha1', kind }),
+  };
+}
+
+function renderTalosUserData(site: SitePlan, node: NodePlan, secrets: TalosSecrets, overlays: OverlayCache): string | Diagnostic[] {
+  const minor = site.talos!.minor;
+  const render = (): TalosDocument[] => renderTalosDocuments(site, node, secrets);
+  const docs = render();
+  const patchDiags = applyOverlays(talosDocumentSet(docs), node.overlays, overlays);
+  if (patchDiags.length > 0) return patchDiags;
+  if (validateTalosDocuments(docs, minor).length === 0) return serializeTalosConfig(docs);
+
+  // Invalid after overlays: replay them one at a time to name the overlay that broke the schema.
+  const replay = render();
+  const base = validateTalosDocuments(replay, minor);
+  if (base.length > 0) {
+    // Our own renderer produced an invalid document: a bug, not a user error.
+    throw new Error(`internal error: rendered Talos config for ${site.id}/${node.name} fails the ${minor} schema: ${base[0]!.kind} ${base[0]!.path}: ${base[0]!.message}`);
+  }
+  for (const ref of node.overlays) {
+    applyOverlays(talosDocumentSet(replay), [ref], overlays);
+    const errs = validateTalosDocuments(replay, minor);
+    if (errs.length > 0) {
+      const overlay = overlays.get(ref.path)!;
+      return errs.map((e) => ({
+        ...overlay.doc.pos.value('/patches'),
+        message: `overlay ${ref.display} makes the Talos ${minor} ${e.kind} document invalid for node ${site.id}/${node.name}: ${e.path || '/'} ${e.message}`,
+      }));
+    }
+  }
+  throw new Error('internal error: Talos validation failed but no single overlay was at fault');
+}
+
+function renderKairosUserData(site: SitePlan, node: NodePlan, secrets: KairosSecrets, overlays: OverlayCache): string | Diagnostic[] {
+  const config = renderKairosCloudConfig(site, node, secrets) as Doc;
+  const set: DocumentSet = {
+    docs: [config],
+    select: (all, sel) => (sel === undefined ? all[0] : undefined),
+  };
+  const patchDiags = applyOverlays(set, node.overlays, overlays);
+  if (patchDiags.length > 0) return patchDiags;
+  return serializeCloudConfig(config);
+}
