@@ -1,5 +1,6 @@
 // The library surface: everything the edgeimg command does, callable from a CI script.
-export { build, planFleet, selectSites, parseShard, type BuildOptions, type BuildResult, type SiteResult, type MediaKind } from './build/build.js';
+export { planFleet } from './catalogue/index.js';
+export { build, selectSites, parseShard, type BuildOptions, type BuildResult, type SiteResult, type MediaKind } from './build/build.js';
 export { loadCatalogue } from './catalogue/load.js';
 export { resolveCatalogue } from './catalogue/resolve.js';
 export type { SitePlan, NodePlan, HardwarePlan } from './catalogue/plan.js';

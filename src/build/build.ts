@@ -5,8 +5,7 @@
 import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadCatalogue } from '../catalogue/load.js';
-import { resolveCatalogue } from '../catalogue/resolve.js';
+import { planFleet } from '../catalogue/index.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import type { OverlayCache } from '../catalogue/overlays.js';
 import type { Catalogue } from '../catalogue/types.js';
@@ -56,15 +55,6 @@ export function parseShard(text: string): { index: number; count: number } {
   const count = Number(m?.[2]);
   if (!m || count < 1 || index < 1 || index > count) throw new UsageError(`--shard must be K/N with 1 <= K <= N, got "${text}"`);
   return { index, count };
-}
-
-/** Load, resolve and check the whole catalogue; throws CatalogueError with every problem. */
-export async function planFleet(catalogueDir: string): Promise<{ catalogue: Catalogue; plans: SitePlan[]; overlays: OverlayCache }> {
-  const { catalogue, diagnostics } = await loadCatalogue(catalogueDir);
-  const resolved = resolveCatalogue(catalogue);
-  const all: Diagnostic[] = [...diagnostics, ...resolved.diagnostics];
-  if (all.length > 0) throw new CatalogueError(all);
-  return { catalogue, plans: resolved.plans, overlays: resolved.overlays };
 }
 
 export function selectSites(plans: SitePlan[], opts: Pick<BuildOptions, 'sites' | 'all' | 'shard'>): SitePlan[] {

@@ -26,6 +26,8 @@ interface Ctx {
   diags: Diagnostic[];
   overlays: OverlayCache;
   hardware: Map<string, HardwarePlan | null>;
+  /** Every node resolved so far, including those of sites with other errors, for fleet-wide checks. */
+  allNodes: Array<{ site: string; node: NodePlan }>;
   caBundle?: { pem: string; file: string };
 }
 
@@ -36,7 +38,7 @@ function docAbs(doc: YamlDoc): string {
 
 /** Resolve every site in the catalogue (sorted by id) and run the fleet-wide checks. */
 export function resolveCatalogue(cat: Catalogue): ResolveResult {
-  const ctx: Ctx = { cat, diags: [], overlays: new OverlayCache(), hardware: new Map() };
+  const ctx: Ctx = { cat, diags: [], overlays: new OverlayCache(), hardware: new Map(), allNodes: [] };
   const plans: SitePlan[] = [];
   if (!cat.fleet) return { plans, diagnostics: ctx.diags, overlays: ctx.overlays };
   ctx.caBundle = loadCaBundle(ctx);
@@ -44,7 +46,7 @@ export function resolveCatalogue(cat: Catalogue): ResolveResult {
     const plan = resolveSite(ctx, cat.sites.get(id)!);
     if (plan) plans.push(plan);
   }
-  checkFleetUniqueness(plans, ctx.diags);
+  checkFleetUniqueness(ctx.allNodes, ctx.diags);
   return { plans, diagnostics: ctx.diags, overlays: ctx.overlays };
 }
 
@@ -250,6 +252,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     });
   }
   for (const o of nodes.flatMap((n) => n.overlays)) inputFiles.add(o.path);
+  for (const node of nodes) ctx.allNodes.push({ site: site.name, node });
 
   // Addresses inside the site must not collide with each other, the gateway or the VIP.
   const taken = new Map<string, string>();
@@ -367,21 +370,22 @@ function resolveRegistries(ctx: Ctx, localMirror: string | undefined, site: Entr
 }
 
 /** Hostnames, MACs and addresses must be unique across the whole fleet. */
-function checkFleetUniqueness(plans: SitePlan[], diags: Diagnostic[]): void {
-  const check = (what: string, key: (n: NodePlan, p: SitePlan) => string | undefined): void => {
-    const seen = new Map<string, { n: NodePlan; p: SitePlan }>();
-    for (const p of plans) {
-      for (const n of p.nodes) {
-        const k = key(n, p);
-        if (k === undefined) continue;
-        const prev = seen.get(k);
-        if (prev) {
-          diags.push({
-            ...n.source,
-            message: `duplicate ${what} ${k}: node ${p.id}/${n.name} and ${prev.p.id}/${prev.n.name} (${prev.n.source.file}:${prev.n.source.line}:${prev.n.source.col})`,
-          });
-        } else seen.set(k, { n, p });
+function checkFleetUniqueness(all: Array<{ site: string; node: NodePlan }>, diags: Diagnostic[]): void {
+  const check = (what: string, key: (n: NodePlan) => string | undefined): void => {
+    const seen = new Map<string, { site: string; node: NodePlan }>();
+    for (const entry of all) {
+      const k = key(entry.node);
+      if (k === undefined) continue;
+      const prev = seen.get(k);
+      if (!prev) {
+        seen.set(k, entry);
+        continue;
       }
+      const p = prev.node.source;
+      diags.push({
+        ...entry.node.source,
+        message: `duplicate ${what} ${k}: node ${entry.site}/${entry.node.name} and ${prev.site}/${prev.node.name} (${p.file}:${p.line}:${p.col})`,
+      });
     }
   };
   check('node name', (n) => n.hostname);

@@ -16,7 +16,7 @@ export function catalogueSchemaPath(): string {
 function compiled(): ValidateFunction {
   if (!validator) {
     const schema = JSON.parse(readFileSync(catalogueSchemaPath(), 'utf8')) as object;
-    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
     validator = ajv.compile(schema);
   }
   return validator;

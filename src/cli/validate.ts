@@ -1,4 +1,4 @@
-import { planFleet } from '../build/build.js';
+import { planFleet } from '../catalogue/index.js';
 import { CatalogueError } from '../util/diagnostics.js';
 import { EXIT, parse, type Io } from './main.js';
 

@@ -93,6 +93,7 @@ function suspEntries(
         const lba = u32le(entry, 4);
         const off = u32le(entry, 12);
         const clen = u32le(entry, 20);
+        if (clen > blockSize || off >= blockSize) invalid(`SUSP continuation area of ${clen} bytes at offset ${off}`);
         const start = lba * blockSize + off;
         if (clen > 0 && start + clen > b.length) truncated(`SUSP continuation area at block ${lba} beyond end of image`);
         next = b.subarray(start, start + clen);
@@ -186,6 +187,9 @@ function collect(
 ): Array<{ name: string; data: Uint8Array }> {
   const files: Array<{ name: string; data: Uint8Array }> = [];
   const visited = new Set<number>();
+  // Extents may be shared (empty files, hard links); bound the copies a hostile image can
+  // make us allocate.
+  let budget = 4 * b.length + 1024 * 1024;
   const walk = (extent: number, size: number, prefix: string, depth: number): void => {
     if (depth > MAX_DEPTH) invalid('directories nested too deeply');
     if (visited.has(extent)) invalid(`directory loop at block ${extent}`);
@@ -203,6 +207,8 @@ function collect(
       if (e.size > 0 && start + e.size > b.length) {
         truncated(`file ${JSON.stringify(prefix + name)} (block ${e.extent}, ${e.size} bytes) extends beyond end of image (${b.length} bytes)`);
       }
+      budget -= e.size;
+      if (budget < 0) invalid('file extents add up to far more than the image size');
       const part = e.size > 0 ? b.subarray(start, start + e.size) : new Uint8Array(0);
       if (e.multiExtent) {
         pending.push(part);

@@ -1,0 +1,46 @@
+// What differs between Kairos flavors for the files we write: which network manager reads the
+// static address, and where the system trust store takes extra CAs.
+//
+// Kairos docs (Advanced/networking): Alpine flavors run connman, every systemd-based flavor runs
+// systemd-networkd. Trust-store locations are each distribution's own conventions.
+
+import type { SitePlan } from '../../catalogue/plan.js';
+import { CatalogueError } from '../../util/diagnostics.js';
+
+export type NetworkManager = 'systemd-networkd' | 'connman';
+
+export interface FlavorTraits {
+  network: NetworkManager;
+  /** Directory whose *.crt (or anchors) the trust command folds into the system bundle. */
+  trustDir: string;
+  trustCommand: string;
+}
+
+const DEBIAN_TRUST = { trustDir: '/usr/local/share/ca-certificates', trustCommand: 'update-ca-certificates' };
+
+const FAMILIES: Record<string, FlavorTraits> = {
+  ubuntu: { network: 'systemd-networkd', ...DEBIAN_TRUST },
+  debian: { network: 'systemd-networkd', ...DEBIAN_TRUST },
+  // Alpine's ca-certificates also reads /usr/local/share/ca-certificates.
+  alpine: { network: 'connman', ...DEBIAN_TRUST },
+  opensuse: { network: 'systemd-networkd', trustDir: '/etc/pki/trust/anchors', trustCommand: 'update-ca-certificates' },
+  fedora: { network: 'systemd-networkd', trustDir: '/etc/pki/ca-trust/source/anchors', trustCommand: 'update-ca-trust' },
+  rockylinux: { network: 'systemd-networkd', trustDir: '/etc/pki/ca-trust/source/anchors', trustCommand: 'update-ca-trust' },
+  almalinux: { network: 'systemd-networkd', trustDir: '/etc/pki/ca-trust/source/anchors', trustCommand: 'update-ca-trust' },
+};
+
+/** Flavors are named `<distro>-<version>` (ubuntu-24.04, alpine-3.21, opensuse-leap-15.6). */
+export function flavorTraits(site: SitePlan): FlavorTraits {
+  const flavor = site.kairos!.flavor;
+  const family = flavor.split('-')[0] ?? flavor;
+  const traits = FAMILIES[family];
+  if (traits === undefined) {
+    throw new CatalogueError([
+      {
+        ...site.source,
+        message: `site ${site.id}: Kairos flavor "${flavor}" is not supported by the renderer (known distributions: ${Object.keys(FAMILIES).sort().join(', ')})`,
+      },
+    ]);
+  }
+  return traits;
+}
