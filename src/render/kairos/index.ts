@@ -1,0 +1,44 @@
+// Kairos first-boot cloud-configs for the k3s and k0s providers. The shared parts (install,
+// admin user, hostname, static network, mirror CA trust) are built in common.ts; k3s.ts and
+// k0s.ts add only what their provider needs. See docs/decisions-kairos.md for the sources.
+
+import YAML from 'yaml';
+import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
+import type { KairosSecrets } from '../../secrets/types.js';
+import { assembleCloudConfig, mirrorCaPath, type RenderContext } from './common.js';
+import { flavorTraits } from './flavor.js';
+import { renderK0s } from './k0s.js';
+import { renderK3s } from './k3s.js';
+
+export { k3sServerToken } from './k3s.js';
+
+/** The node's cloud-config as a plain object; overlays are applied to it before serialization. */
+export function renderKairosCloudConfig(site: SitePlan, node: NodePlan, secrets: KairosSecrets): Record<string, unknown> {
+  if (site.os !== 'kairos' || site.kairos === undefined) {
+    throw new Error(`internal error: site ${site.id} is not a Kairos site`);
+  }
+  const traits = flavorTraits(site);
+  const ctx: RenderContext = { site, node, secrets, mirrorCa: mirrorCaPath(site, traits) };
+  const provider = site.kairos.provider;
+  const parts = provider === 'k3s' ? renderK3s(ctx) : renderK0s(ctx);
+  const label = provider === 'k3s' ? (node.role === 'controlplane' ? 'k3s server' : 'k3s agent') : node.role === 'controlplane' ? 'k0s controller' : 'k0s worker';
+  return assembleCloudConfig(ctx, traits, parts, label);
+}
+
+/**
+ * `#cloud-config` then the document as YAML 1.1 (Kairos reads it with Go YAML libraries and
+ * cloud-init with PyYAML, both 1.1-minded: strings such as `on` or `0644` come out quoted).
+ * Key order is the object's insertion order, which the renderer fixes; no line folding.
+ * Integer `permissions` values are written in octal, as file modes are read.
+ */
+export function serializeCloudConfig(obj: Record<string, unknown>): string {
+  const doc = new YAML.Document(obj, { version: '1.1' });
+  YAML.visit(doc, {
+    Pair(_, pair) {
+      if (YAML.isScalar(pair.key) && pair.key.value === 'permissions' && YAML.isScalar(pair.value) && typeof pair.value.value === 'number') {
+        pair.value.format = 'OCT';
+      }
+    },
+  });
+  return `#cloud-config\n${doc.toString({ lineWidth: 0 })}`;
+}
