@@ -69,6 +69,8 @@ APT_OPTS=(
   -o "Dir::State::status=$aptdir/status"
   -o "Dir::Cache=$aptdir"
   -o "Dir::Cache::archives=$aptdir/archives"
+  -o "Dir::Cache::pkgcache=pkgcache.bin"
+  -o "Dir::Cache::srcpkgcache=srcpkgcache.bin"
   -o "Dir::Etc::SourceParts=$sourceparts"
   -o "Dir::Etc::sourcelist=$sourcelist"
   -o "APT::Architecture=amd64"
@@ -89,9 +91,17 @@ if ! apt-get "${APT_OPTS[@]}" -qq update >"$aptdir/update.log" 2>&1; then
   fi
 fi
 
-# field PKG:ARCH FIELD -> value of FIELD for the candidate version
+# load PKG:ARCH caches the candidate's apt-cache record (call it directly, not in $(...));
+# field PKG:ARCH FIELD then prints one field of it.
+declare -A stanzas=()
+load() {
+  if [ -z "${stanzas[$1]:-}" ]; then
+    stanzas[$1]=$(apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" 2>/dev/null || true)
+    [ -n "${stanzas[$1]}" ] || { echo "build.sh: package $1 not found in the package lists" >&2; exit 3; }
+  fi
+}
 field() {
-  apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" 2>/dev/null | sed -n "s/^$2: //p" | head -n1
+  printf '%s\n' "${stanzas[$1]:-}" | sed -n "s/^$2: //p" | head -n1
 }
 
 # The versioned kernel package behind the linux-image-<arch> metapackage.
@@ -131,14 +141,14 @@ json_pkg() { # name arch version sha256
 # Modules the probe needs, in addition to whatever is built into the kernel. Dependencies
 # (depends= and softdep pre:) are resolved from each module's .modinfo section.
 WANTED_COMMON=(
+  # crypto providers for sd_mod's t10-pi dependency (otherwise requested via modprobe)
+  crct10dif_generic crc64_rocksoft_generic
   # block-device transports
   virtio_pci virtio_mmio virtio_blk virtio_scsi
   sr_mod sd_mod
   xhci_pci ehci_pci usb_storage uas
   # filesystems and code pages (vfat: codepage=437, iocharset=utf8 by default in Debian)
   isofs vfat nls_cp437 nls_utf8 nls_iso8859_1 nls_ascii
-  # crypto providers for sd_mod's t10-pi dependency (otherwise requested via modprobe)
-  crct10dif_generic crc64_rocksoft_generic
 )
 WANTED_amd64=(ahci ata_piix)
 WANTED_arm64=(ahci)
@@ -147,7 +157,10 @@ declare -A MODPARAMS=([usb_storage]="delay_use=0")
 
 build_arch() {
   local arch=$1 kpkg kdeb bdeb kver kmeta_ver bver kimg
+  load "linux-image-$arch:$arch"
   kpkg=$(resolve_kernel_pkg "$arch")
+  load "$kpkg:$arch"
+  load "busybox-static:$arch"
   kmeta_ver=$(field "linux-image-$arch:$arch" Version)
   local kver_deb ksha bsha
   kver_deb=$(field "$kpkg:$arch" Version)
@@ -187,15 +200,11 @@ build_arch() {
   # ---- modules: index by normalised name (- and _ are equivalent in module names)
   declare -A modpath=()
   local f n
-  while IFS= read -r f; do
-    n=$(basename "$f"); n=${n%%.ko*}; n=${n//-/_}
-    modpath[$n]=${f#"$kdir/"}
-  done < <(find "$kdir/kernel" -name '*.ko' | sort)
+  while read -r n f; do modpath[$n]=$f; done < <(cd "$kdir" && find kernel -name '*.ko' | sort |
+    awk -F/ '{ n = $NF; sub(/\.ko.*$/, "", n); gsub(/-/, "_", n); print n " " $0 }')
   declare -A builtin=()
-  while IFS= read -r f; do
-    n=$(basename "$f"); n=${n%%.ko*}; n=${n//-/_}
-    builtin[$n]=1
-  done <"$kdir/modules.builtin"
+  while read -r n; do builtin[$n]=1; done < <(awk -F/ '{ n = $NF; sub(/\.ko.*$/, "", n); gsub(/-/, "_", n); print n }' \
+    "$kdir/modules.builtin")
 
   declare -A seen=()
   local -a order=()

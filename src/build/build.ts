@@ -162,7 +162,24 @@ async function buildSite(
     const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: cps, secrets });
     await put('talosconfig', 'talosconfig', null, talosconfig, true);
   }
-  const manifest: Manifest = { schemaVersion: 1, site: plan.id, os: plan.os, generator: generator(), inputDigest: digest, artifacts };
+  const manifest: Manifest = {
+    schemaVersion: 1,
+    site: plan.id,
+    os: plan.os,
+    osVersion: plan.talos ? plan.talos.version : `${plan.kairos!.version} ${plan.kairos!.provider} ${plan.kairos!.providerVersion}`,
+    generator: generator(),
+    inputDigest: digest,
+    artifacts,
+    nodes: plan.nodes.map((n) => ({
+      name: n.name,
+      hostname: n.hostname,
+      role: n.role,
+      arch: n.hardware.arch,
+      firmware: n.hardware.firmware,
+      hardwareClass: n.hardware.name,
+      address: n.ip,
+    })),
+  };
   await writeFile(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644 });
   return { site: plan.id, os: plan.os, nodes: plan.nodes.map((n) => n.name), inputDigest: digest, artifacts };
 }

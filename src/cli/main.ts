@@ -32,9 +32,12 @@ export interface Io {
 
 const defaultIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+type Options = NonNullable<ParseArgsConfig['options']>;
+const common = { debug: { type: 'boolean' }, json: { type: 'boolean' } } as const;
+
+export function parse<T extends Options>(args: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T & typeof common; strict: true }>> {
   try {
-    return parseArgs({ args, options: { ...options, debug: { type: 'boolean' }, json: { type: 'boolean' } }, allowPositionals: false, strict: true });
+    return parseArgs({ args, options: { ...options, ...common }, allowPositionals: false, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

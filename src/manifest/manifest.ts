@@ -16,13 +16,27 @@ export interface ManifestArtifact {
   secret: boolean;
 }
 
+/** Per-node facts the verifier needs without the catalogue (an addition to the contract's fields). */
+export interface ManifestNode {
+  name: string;
+  hostname: string;
+  role: 'controlplane' | 'worker';
+  arch: 'amd64' | 'arm64';
+  firmware: 'uefi' | 'bios';
+  hardwareClass: string;
+  address: string;
+}
+
 export interface Manifest {
   schemaVersion: 1;
   site: string;
   os: 'talos' | 'kairos';
+  /** Talos version (v1.13.x / v1.14.x) or Kairos version with provider. */
+  osVersion: string;
   generator: { name: string; version: string };
   inputDigest: string; // sha256:<hex>
   artifacts: ManifestArtifact[];
+  nodes: ManifestNode[];
 }
 
 export function artifactOf(path: string, kind: ArtifactKind, node: string | null, data: string | Uint8Array, secret: boolean): ManifestArtifact {
@@ -36,9 +50,11 @@ export function serializeManifest(m: Manifest): string {
     schemaVersion: 1,
     site: m.site,
     os: m.os,
+    osVersion: m.osVersion,
     generator: { name: m.generator.name, version: m.generator.version },
     inputDigest: m.inputDigest,
     artifacts: artifacts.map((a) => ({ path: a.path, kind: a.kind, node: a.node, sha256: a.sha256, bytes: a.bytes, secret: a.secret })),
+    nodes: m.nodes.map((n) => ({ name: n.name, hostname: n.hostname, role: n.role, arch: n.arch, firmware: n.firmware, hardwareClass: n.hardwareClass, address: n.address })),
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }

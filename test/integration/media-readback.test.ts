@@ -68,7 +68,7 @@ async function run(tool: string, args: string[]): Promise<string> {
 }
 
 async function runBytes(tool: string, args: string[]): Promise<Buffer> {
-  const r = await execa(toolPath(tool) ?? tool, args, { encoding: 'buffer', env: { LC_ALL: 'C' } });
+  const r = await execa(toolPath(tool) ?? tool, args, { encoding: 'buffer', stripFinalNewline: false, env: { LC_ALL: 'C' } });
   return Buffer.from(r.stdout);
 }
 
@@ -77,7 +77,7 @@ function parseExport(out: string): Record<string, string> {
     out
       .split('\n')
       .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/\\(.)/g, '$1')]), // blkid escapes spaces
   );
 }
 
@@ -132,7 +132,7 @@ describe('seed ISO read back by independent readers', () => {
   });
 
   it.skipIf(!has.xorriso)('xorriso -find / -exec lsdl shows the names; -extract is byte-identical', async () => {
-    const r = await execa('xorriso', ['-indev', isoPath, '-find', '/', '-exec', 'lsdl'], { all: true, env: { LC_ALL: 'C' } });
+    const r = await execa(toolPath('xorriso')!, ['-indev', isoPath, '-find', '/', '-exec', 'lsdl'], { all: true, env: { LC_ALL: 'C' } });
     const names = [...r.stdout.matchAll(/'\/([^']+)'/g)].map((m) => m[1]).sort();
     expect(names).toEqual(['meta-data', 'network-config', 'user-data']);
     expect(r.all).toMatch(/Volume id\s*:\s*'cidata'/);
@@ -142,7 +142,7 @@ describe('seed ISO read back by independent readers', () => {
       [mixedIsoPath, mixedWant],
     ] as const) {
       const out = await mkdtemp(join(dir, 'xorriso-'));
-      await execa('xorriso', ['-osirrox', 'on', '-indev', img, '-extract', '/', out], { env: { LC_ALL: 'C' } });
+      await execa(toolPath('xorriso')!, ['-osirrox', 'on', '-indev', img, '-extract', '/', out], { env: { LC_ALL: 'C' } });
       expectSame(await readTree(out), want);
     }
   });
@@ -153,7 +153,7 @@ describe('seed ISO read back by independent readers', () => {
       [mixedIsoPath, mixedWant],
     ] as const) {
       const out = await mkdtemp(join(dir, 'bsdtar-'));
-      await execa('bsdtar', ['-xf', img, '-C', out]);
+      await execa(toolPath('bsdtar')!, ['-xf', img, '-C', out]);
       expectSame(await readTree(out), want);
     }
   });
@@ -166,6 +166,14 @@ describe('seed ISO read back by independent readers', () => {
     expect(tags['LABEL']).toBe('cidata');
     expect(tags['VERSION']).toBe('Joliet Extension');
     expect(tags['UUID']).toBe('2023-11-14-22-13-20-00'); // from the creation date = epoch
+  });
+
+  it.skipIf(!has.blkid)('blkid really reads the label from Joliet (so LABEL=cidata above covers the UCS-2 label)', async () => {
+    const iso = Buffer.from(buildSeedIso(seed, EPOCH));
+    iso.writeUInt16BE('X'.charCodeAt(0), 17 * 2048 + 40); // Joliet label -> "Xidata"; PVD keeps "cidata"
+    const patched = join(dir, 'patched.iso');
+    await writeFile(patched, iso);
+    expect(parseExport(await run('blkid', ['-p', '-o', 'export', patched]))['LABEL']).toBe('Xidata');
   });
 });
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { parse } from 'yaml';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkKairosPki,
@@ -243,6 +244,21 @@ describe('loadOrCreateSiteSecrets', () => {
     expect(await readdir(join(dir, 'k'))).toEqual(['secrets.yaml']);
   });
 
+  it('tightens a pre-existing site directory and keeps 0600 under a restrictive umask', async () => {
+    const dir = await freshDir();
+    await mkdir(join(dir, 'pre'), { mode: 0o755 });
+    await chmod(join(dir, 'pre'), 0o755);
+    const old = process.umask(0o277);
+    try {
+      await loadOrCreateSiteSecrets(dir, 'pre', 'kairos');
+    } finally {
+      process.umask(old);
+    }
+    expect((await stat(join(dir, 'pre'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'pre', 'secrets.yaml'))).mode & 0o777).toBe(0o600);
+    expect((await loadOrCreateSiteSecrets(dir, 'pre', 'kairos')).created).toBe(false);
+  });
+
   it('refuses a secrets file readable by others, naming the file and the fix', async () => {
     const dir = await freshDir();
     const file = await plant(dir, 'open', serializeSiteSecrets(kairos), 0o644);
@@ -265,6 +281,24 @@ describe('loadOrCreateSiteSecrets', () => {
     const onDisk = await loadOrCreateSiteSecrets(dir, 'race', 'talos');
     expect(onDisk.secrets).toEqual(a.secrets);
     expect(await readdir(join(dir, 'race'))).toEqual(['secrets.yaml']); // no temp files left
+  });
+
+  it('separate processes racing on the same site end with one set of secrets', async () => {
+    const dir = await freshDir();
+    const store = new URL('../../src/secrets/store.ts', import.meta.url).pathname;
+    const script =
+      `import { loadOrCreateSiteSecrets } from ${JSON.stringify(store)};` +
+      `const r = await loadOrCreateSiteSecrets(${JSON.stringify(dir)}, 'xproc', 'talos');` +
+      `process.stdout.write(JSON.stringify({ created: r.created, id: r.secrets.clusterId }));`;
+    const runs = await Promise.all(
+      [0, 1, 2].map(() => execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])),
+    );
+    const out = runs.map((r) => JSON.parse(r.stdout) as { created: boolean; id: string });
+    expect(out.filter((o) => o.created)).toHaveLength(1);
+    expect(new Set(out.map((o) => o.id)).size).toBe(1);
+    const onDisk = await loadOrCreateSiteSecrets(dir, 'xproc', 'talos');
+    expect((onDisk.secrets as TalosSecrets).clusterId).toBe(out[0]!.id);
+    expect(await readdir(join(dir, 'xproc'))).toEqual(['secrets.yaml']);
   });
 
   it('many concurrent kairos creations agree as well', async () => {

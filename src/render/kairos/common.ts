@@ -4,9 +4,10 @@
 //
 // Where things run (yip, Kairos docs "Architecture/cloud-init"): top-level `users` and
 // `hostname` are applied in the `boot` stage; `stages.initramfs` runs before the root switch,
-// early enough for the network manager; `stages.boot` runs once userspace is up, before
-// provider-kairos starts k3s/k0s for the first time. Kairos discards /etc on every reboot except
-// a few bind-mounted paths, so every step is written to converge when it runs again each boot.
+// early enough for the network manager; `stages.boot` runs once userspace is up (the
+// cos-setup-boot service); provider-kairos bootstraps k3s/k0s later, from the kairos-agent
+// service on first boot. Kairos discards /etc on every reboot except a few bind-mounted paths,
+// so every step is written to converge when it runs again each boot.
 
 import type { HardwarePlan, NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { KairosSecrets } from '../../secrets/types.js';

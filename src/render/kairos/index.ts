@@ -12,6 +12,12 @@ import { renderK3s } from './k3s.js';
 
 export { k3sServerToken } from './k3s.js';
 
+/** What each provider calls our two roles, for step names in the rendered config. */
+const ROLE_NAMES = {
+  k3s: { controlplane: 'server', worker: 'agent' },
+  k0s: { controlplane: 'controller', worker: 'worker' },
+} as const;
+
 /** The node's cloud-config as a plain object; overlays are applied to it before serialization. */
 export function renderKairosCloudConfig(site: SitePlan, node: NodePlan, secrets: KairosSecrets): Record<string, unknown> {
   if (site.os !== 'kairos' || site.kairos === undefined) {
@@ -21,8 +27,7 @@ export function renderKairosCloudConfig(site: SitePlan, node: NodePlan, secrets:
   const ctx: RenderContext = { site, node, secrets, mirrorCa: mirrorCaPath(site, traits) };
   const provider = site.kairos.provider;
   const parts = provider === 'k3s' ? renderK3s(ctx) : renderK0s(ctx);
-  const label = provider === 'k3s' ? (node.role === 'controlplane' ? 'k3s server' : 'k3s agent') : node.role === 'controlplane' ? 'k0s controller' : 'k0s worker';
-  return assembleCloudConfig(ctx, traits, parts, label);
+  return assembleCloudConfig(ctx, traits, parts, `${provider} ${ROLE_NAMES[provider][node.role]}`);
 }
 
 /**
@@ -32,7 +37,7 @@ export function renderKairosCloudConfig(site: SitePlan, node: NodePlan, secrets:
  * Integer `permissions` values are written in octal, as file modes are read.
  */
 export function serializeCloudConfig(obj: Record<string, unknown>): string {
-  const doc = new YAML.Document(obj, { version: '1.1' });
+  const doc = new YAML.Document(obj, { version: '1.1', aliasDuplicateObjects: false });
   YAML.visit(doc, {
     Pair(_, pair) {
       if (YAML.isScalar(pair.key) && pair.key.value === 'permissions' && YAML.isScalar(pair.value) && typeof pair.value.value === 'number') {

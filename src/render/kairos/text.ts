@@ -34,7 +34,7 @@ export function tomlStringArray(values: string[]): string {
  * every string a 1.1 parser would read as a bool, number or sexagesimal (`on`, `0644`, MACs).
  */
 export function yamlText(value: unknown): string {
-  return new YAML.Document(value, { version: '1.1' }).toString({ lineWidth: 0 });
+  return new YAML.Document(value, { version: '1.1', aliasDuplicateObjects: false }).toString({ lineWidth: 0 });
 }
 
 /** Several objects as one multi-document YAML stream. */

@@ -302,8 +302,10 @@ function doubleQuoted(s: string): string {
 
 /** emitterc.go yaml_emitter_write_literal_scalar with its block-scalar hints. */
 function literal(s: string, indent: number): string {
+  // yaml.v3 writes an indentation indicator of 4 for text starting with a space or newline, which
+  // does not match the column it then indents to inside sequences; we do not reproduce that.
+  if (s[0] === ' ' || s[0] === '\n') throw new GoYamlUnsupported('multi-line string starting with whitespace');
   let header = '|';
-  if (s[0] === ' ' || s[0] === '\n') header += String(BEST_INDENT);
   if (!s.endsWith('\n')) header += '-';
   // "|+" (keep trailing newlines) marks the stream open-ended, which changes what follows it.
   else if (s === '\n' || s.endsWith('\n\n')) throw new GoYamlUnsupported('string with several trailing newlines');
