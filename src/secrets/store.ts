@@ -1,0 +1,331 @@
+// On-disk site secrets: <secretsDir>/<siteId>/secrets.yaml (dir 0700, file 0600).
+//
+// Made once, never rotated: an existing file is always loaded as is. Creation is race-safe
+// across processes: the complete file is written under a temporary name and published with
+// link(2), which fails if the target exists; the loser discards its own secrets and loads
+// the winner's. Nothing here writes to the console, and error messages name files and
+// fields, never values.
+//
+// Talos file layout = `talosctl gen secrets` (lower-case keys, crt/key = base64 of PEM) plus
+// an `edgeimg` block that talosctl ignores (its YAML decoding is not strict):
+//
+//   cluster:    { id, secret }
+//   secrets:    { bootstraptoken, secretboxencryptionsecret }
+//   trustdinfo: { token }
+//   certs:      { etcd: {crt,key}, k8s: {crt,key}, k8saggregator: {crt,key},
+//                 k8sserviceaccount: {key}, os: {crt,key} }
+//   edgeimg:    { version: 1, kind: talos, admin: {crt,key} }
+//
+// Kairos file layout:
+//
+//   edgeimg: { version: 1, kind: kairos }
+//   token:   <[a-z0-9]{6}.[a-z0-9]{16}>
+//   ca:      { crt, key }            # base64 of PEM, as in the Talos file
+
+import { randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, open, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseDocument, stringify } from 'yaml';
+import { EnvironmentError } from '../util/diagnostics.js';
+import { checkKairosPki, checkTalosPki } from './check.js';
+import { generateKairosSecrets, generateTalosSecrets } from './generate.js';
+import {
+  PEM_CERTIFICATE,
+  PEM_EC_PRIVATE,
+  PEM_ED25519_PRIVATE,
+  PEM_PKCS8_PRIVATE,
+  PEM_RSA_PRIVATE,
+  pemLabel,
+} from './pem.js';
+import type { CertAndKey, KairosSecrets, SiteSecrets, TalosSecrets } from './types.js';
+
+export type SiteOs = 'talos' | 'kairos';
+
+export const SECRETS_FILE_NAME = 'secrets.yaml';
+export const SECRETS_FORMAT_VERSION = 1;
+
+const SITE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function siteSecretsPath(secretsDir: string, siteId: string): string {
+  if (!SITE_ID_RE.test(siteId) || siteId.includes('..')) {
+    throw new Error(`invalid site id ${JSON.stringify(siteId)}: cannot be used as a secrets directory name`);
+  }
+  return join(secretsDir, siteId, SECRETS_FILE_NAME);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialisation
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const certAndKey = (c: CertAndKey): { crt: string; key: string } => ({ crt: b64(c.crt), key: b64(c.key) });
+
+const HEADER =
+  'edgeimg site secrets: generated once, never rotated. Keep private; never commit.\n' +
+  'Do not edit. File mode must stay 0600.';
+
+export function serializeSiteSecrets(s: SiteSecrets): string {
+  let body: unknown;
+  if (s.kind === 'talos') {
+    body = {
+      cluster: { id: s.clusterId, secret: s.clusterSecret },
+      secrets: { bootstraptoken: s.bootstrapToken, secretboxencryptionsecret: s.secretboxEncryptionSecret },
+      trustdinfo: { token: s.trustdToken },
+      certs: {
+        etcd: certAndKey(s.certs.etcd),
+        k8s: certAndKey(s.certs.k8s),
+        k8saggregator: certAndKey(s.certs.k8sAggregator),
+        k8sserviceaccount: { key: b64(s.certs.k8sServiceAccount.key) },
+        os: certAndKey(s.certs.os),
+      },
+      edgeimg: { version: SECRETS_FORMAT_VERSION, kind: 'talos', admin: certAndKey(s.admin) },
+    };
+  } else {
+    body = {
+      edgeimg: { version: SECRETS_FORMAT_VERSION, kind: 'kairos' },
+      token: s.token,
+      ca: certAndKey(s.ca),
+    };
+  }
+  const text = stringify(body, { indent: 4, lineWidth: 0, minContentWidth: 0 });
+  return HEADER.split('\n').map((l) => `# ${l}\n`).join('') + text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing (messages never quote values)
+
+function fail(file: string, msg: string): never {
+  throw new EnvironmentError(`site secrets file ${file}: ${msg}`);
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function field(file: string, root: Record<string, unknown>, path: string): string {
+  let cur: unknown = root;
+  for (const part of path.split('.')) {
+    if (!isMap(cur)) fail(file, `missing field '${path}'`);
+    cur = cur[part];
+  }
+  if (typeof cur !== 'string' || cur === '') fail(file, `field '${path}' is missing or not a non-empty string`);
+  return cur;
+}
+
+const CRT_LABELS = [PEM_CERTIFICATE];
+const KEY_LABELS = [PEM_ED25519_PRIVATE, PEM_EC_PRIVATE, PEM_RSA_PRIVATE, PEM_PKCS8_PRIVATE];
+
+function pemField(file: string, root: Record<string, unknown>, path: string, labels: readonly string[]): string {
+  const raw = field(file, root, path);
+  const ok = /^[A-Za-z0-9+/]*={0,2}$/.test(raw) && raw.length % 4 === 0;
+  const pem = ok ? Buffer.from(raw, 'base64').toString('utf8') : '';
+  const label = pemLabel(pem);
+  if (label === undefined || !labels.includes(label)) {
+    fail(file, `field '${path}' is not base64-encoded PEM (${labels.join(' / ')})`);
+  }
+  return pem;
+}
+
+function pemPair(file: string, root: Record<string, unknown>, path: string): CertAndKey {
+  return { crt: pemField(file, root, `${path}.crt`, CRT_LABELS), key: pemField(file, root, `${path}.key`, KEY_LABELS) };
+}
+
+/** Parse and validate a secrets file's text. `file` is only used in messages. */
+export function parseSiteSecrets(text: string, file: string, os: SiteOs): SiteSecrets {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    // The YAML library's messages can quote source lines, i.e. secrets: report a position only.
+    const line = doc.errors[0]?.linePos?.[0]?.line;
+    fail(file, `is not valid YAML${line ? ` (line ${line})` : ''}`);
+  }
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: 0 });
+  } catch {
+    fail(file, 'is not valid YAML');
+  }
+  if (!isMap(root)) fail(file, 'top level is not a mapping');
+  const meta = root['edgeimg'];
+  if (!isMap(meta)) {
+    if (isMap(root['certs'])) {
+      fail(file, "looks like a plain 'talosctl gen secrets' bundle: it lacks the 'edgeimg' block with the admin client certificate");
+    }
+    fail(file, "lacks the 'edgeimg' block (kind, version)");
+  }
+  const kind = meta['kind'];
+  if (kind !== 'talos' && kind !== 'kairos') fail(file, "field 'edgeimg.kind' must be 'talos' or 'kairos'");
+  if (kind !== os) {
+    fail(
+      file,
+      `holds ${kind} secrets but the site is now a ${os} site; refusing to reuse or overwrite them ` +
+        '(move the file aside yourself if the site really changed OS: the old cluster identity will be lost)',
+    );
+  }
+  if (meta['version'] !== SECRETS_FORMAT_VERSION) {
+    fail(file, `unsupported format version (expected edgeimg.version: ${SECRETS_FORMAT_VERSION})`);
+  }
+
+  let secrets: SiteSecrets;
+  let problems: string[];
+  if (kind === 'talos') {
+    const t: TalosSecrets = {
+      kind: 'talos',
+      clusterId: field(file, root, 'cluster.id'),
+      clusterSecret: field(file, root, 'cluster.secret'),
+      bootstrapToken: field(file, root, 'secrets.bootstraptoken'),
+      trustdToken: field(file, root, 'trustdinfo.token'),
+      secretboxEncryptionSecret: field(file, root, 'secrets.secretboxencryptionsecret'),
+      certs: {
+        os: pemPair(file, root, 'certs.os'),
+        k8s: pemPair(file, root, 'certs.k8s'),
+        k8sAggregator: pemPair(file, root, 'certs.k8saggregator'),
+        etcd: pemPair(file, root, 'certs.etcd'),
+        k8sServiceAccount: { key: pemField(file, root, 'certs.k8sserviceaccount.key', KEY_LABELS) },
+      },
+      admin: pemPair(file, root, 'edgeimg.admin'),
+    };
+    secrets = t;
+    problems = checkTalosPki(t, { at: null });
+  } else {
+    const k: KairosSecrets = { kind: 'kairos', token: field(file, root, 'token'), ca: pemPair(file, root, 'ca') };
+    secrets = k;
+    problems = checkKairosPki(k, { at: null });
+  }
+  if (problems.length > 0) fail(file, `is inconsistent:\n  - ${problems.join('\n  - ')}`);
+  return secrets;
+}
+
+// ---------------------------------------------------------------------------------------------
+// File system
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Read and parse an existing secrets file; undefined if it does not exist. */
+export async function readSiteSecrets(file: string, os: SiteOs): Promise<SiteSecrets | undefined> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  let text: string;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) fail(file, 'is not a regular file');
+    const perm = st.mode & 0o777;
+    if ((perm & 0o077) !== 0) {
+      throw new EnvironmentError(
+        `permissions ${perm.toString(8).padStart(4, '0')} for site secrets file ${file} are too open: ` +
+          `it must be accessible by its owner only. Fix with: chmod 600 '${file}'`,
+      );
+    }
+    text = await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+  return parseSiteSecrets(text, file, os);
+}
+
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort: not all platforms/filesystems allow fsync on a directory
+  }
+}
+
+async function writeNew(path: string, data: string, flag: 'wx'): Promise<void> {
+  const fh = await open(path, flag, 0o600);
+  try {
+    await fh.chmod(0o600);
+    await fh.writeFile(data, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
+
+/**
+ * Publish `data` at `path` unless something is already there. Returns false if another writer
+ * got there first. Uses link(2) so that the name only ever refers to a complete file; on
+ * filesystems without hard links it falls back to an exclusive create.
+ */
+async function publishOnce(path: string, dir: string, data: string): Promise<boolean> {
+  const tmp = join(dir, `.edgeimg-tmp-${SECRETS_FILE_NAME}-${randomBytes(6).toString('hex')}`);
+  try {
+    await writeNew(tmp, data, 'wx');
+    try {
+      await link(tmp, path);
+      return true;
+    } catch (err) {
+      const code = errno(err);
+      if (code === 'EEXIST') return false;
+      if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw err;
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  try {
+    await writeNew(path, data, 'wx');
+    return true;
+  } catch (err) {
+    if (errno(err) === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Load the winner's file after losing a creation race (tolerates a writer without link(2) still writing). */
+async function loadWinner(file: string, os: SiteOs): Promise<SiteSecrets> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const s = await readSiteSecrets(file, os);
+      if (s) return s;
+      fail(file, 'disappeared while being created');
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await sleep(25);
+    }
+  }
+}
+
+/**
+ * Load the site's secrets, creating them on first use. Never regenerates an existing file.
+ * Throws EnvironmentError (naming the file, never a value) if the file is too open, malformed,
+ * inconsistent, or belongs to the other OS kind.
+ */
+export async function loadOrCreateSiteSecrets(
+  secretsDir: string,
+  siteId: string,
+  os: SiteOs,
+): Promise<{ secrets: SiteSecrets; created: boolean }> {
+  const file = siteSecretsPath(secretsDir, siteId);
+  const existing = await readSiteSecrets(file, os);
+  if (existing) return { secrets: existing, created: false };
+
+  const dir = join(secretsDir, siteId);
+  await ensurePrivateDir(dir);
+  const fresh = os === 'talos' ? await generateTalosSecrets() : await generateKairosSecrets();
+  const won = await publishOnce(file, dir, serializeSiteSecrets(fresh));
+  if (won) {
+    await fsyncDir(dir);
+    return { secrets: fresh, created: true };
+  }
+  return { secrets: await loadWinner(file, os), created: false };
+}
