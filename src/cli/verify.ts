@@ -1,15 +1,52 @@
+import { availableParallelism } from 'node:os';
+import { verify } from '../verify/index.js';
+import { UsageError } from '../util/diagnostics.js';
 import { EXIT, parse, type Io } from './main.js';
-import { EnvironmentError } from '../util/diagnostics.js';
 
 export async function runVerify(args: string[], io: Io): Promise<number> {
-  parse(args, {
+  const { values } = parse(args, {
     site: { type: 'string', multiple: true },
     out: { type: 'string', default: 'out' },
     boot: { type: 'boolean' },
     jobs: { type: 'string' },
     junit: { type: 'string' },
+    timeout: { type: 'string' },
   });
-  io.err('');
-  throw new EnvironmentError('verify is not available in this build');
-  return EXIT.ok;
+  const sites = values.site ?? [];
+  if (sites.length === 0) throw new UsageError('give --site ID (repeatable)');
+  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got "${values.jobs}"`);
+  const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
+  if (!(timeoutS > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
+  // Ctrl-C aborts running guests; the QEMU runner kills and reaps their process groups.
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  try {
+    const report = await verify({
+      outDir: values.out!,
+      sites,
+      boot: values.boot,
+      jobs,
+      junit: values.junit,
+      signal: abort.signal,
+      bootOptions: { timeoutMs: timeoutS * 1000 },
+      log: (line) => io.err(`edgeimg: ${line}\n`),
+    });
+    for (const s of report.sites) {
+      for (const r of s.results) {
+        if (!r.ok) io.err(`FAIL ${s.site}${r.node ? `/${r.node}` : ''} ${r.check}: ${r.message}\n`);
+        else if (r.check.startsWith('boot')) io.err(`ok   ${s.site}/${r.node} ${r.check}: ${r.message}\n`);
+      }
+    }
+    const total = report.sites.reduce((n, s) => n + s.results.length, 0);
+    const failed = report.sites.reduce((n, s) => n + s.results.filter((r) => !r.ok).length, 0);
+    io.err(`edgeimg: verify ${report.ok ? 'passed' : 'FAILED'}: ${total - failed} passed, ${failed} failed\n`);
+    if (values.json) io.out(`${JSON.stringify({ ok: report.ok, sites: report.sites })}\n`);
+    return report.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
 }

@@ -20,6 +20,8 @@ export interface CheckResult {
   node: string | null;
   ok: boolean;
   message: string;
+  /** Serial log of a boot check, when there is one. */
+  log?: string;
 }
 
 const SEED_NAMES = ['meta-data', 'network-config', 'user-data'];

@@ -1,0 +1,85 @@
+// Boot checks: every node's seed boots in QEMU with the probe image (a real Linux kernel that
+// finds the cidata volume by label and hashes its files), and the probe's report must match
+// the manifest byte for byte. ISO seeds attach as CD-ROMs, FAT seeds as USB disks.
+
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Manifest, ManifestArtifact } from '../manifest/manifest.js';
+import type { CheckResult } from './static.js';
+import { probeKvm, runQemu } from './qemu.js';
+import { compareProbeReport, parseProbeTranscript } from './probe-report.js';
+import { locateProbeImage } from './probe-image.js';
+import { mapLimit } from './pool.js';
+import { EnvironmentError } from '../util/diagnostics.js';
+
+export interface BootOptions {
+  jobs?: number;
+  timeoutMs: number;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+  imagesDir?: string;
+  /** Force an accelerator instead of probing /dev/kvm. */
+  accel?: 'kvm' | 'tcg';
+}
+
+let tcgAnnounced = false;
+
+export async function bootChecks(siteDir: string, manifest: Manifest, partial: Partial<BootOptions>): Promise<CheckResult[]> {
+  const opts: BootOptions = { timeoutMs: 120_000, log: () => {}, ...partial };
+  const jobs = Math.max(1, opts.jobs ?? availableParallelism());
+  let accel = opts.accel;
+  if (!accel) {
+    const kvm = await probeKvm();
+    accel = kvm.usable ? 'kvm' : 'tcg';
+    if (!kvm.usable && !tcgAnnounced) {
+      tcgAnnounced = true;
+      opts.log(`KVM unusable (${kvm.reason}); booting under TCG software emulation`);
+    }
+  }
+  const boots: Array<{ node: Manifest['nodes'][number]; seed: ManifestArtifact; data: ManifestArtifact[] }> = [];
+  for (const node of manifest.nodes) {
+    const arts = manifest.artifacts.filter((a) => a.node === node.name);
+    const data = arts.filter((a) => a.kind === 'user-data' || a.kind === 'meta-data' || a.kind === 'network-config');
+    for (const seed of arts.filter((a) => a.kind === 'seed-iso' || a.kind === 'seed-img')) boots.push({ node, seed, data });
+  }
+  const arches = [...new Set(boots.map((b) => b.node.arch))];
+  const images = new Map(arches.map((arch) => [arch, locateProbeImage(opts.imagesDir, arch)]));
+  for (const [arch, img] of images) {
+    if (!img) throw new EnvironmentError(`no ${arch} probe image: run \`make probe-image\` first`);
+  }
+  const logDir = join(siteDir, 'verify');
+  await mkdir(logDir, { recursive: true });
+
+  return mapLimit(boots, jobs, async ({ node, seed, data }): Promise<CheckResult> => {
+    const medium = seed.kind === 'seed-iso' ? 'cdrom' : 'usb';
+    const check = `boot-${medium}`;
+    const img = images.get(node.arch)!;
+    const nonce = randomBytes(8).toString('hex');
+    const serialLog = join(logDir, `${node.name}-${seed.kind}.log`);
+    const res = await runQemu({
+      arch: node.arch,
+      kernel: img.kernel,
+      initrd: img.initrd,
+      append: `edgeimg.nonce=${nonce}`,
+      media: [{ path: join(siteDir, seed.path), kind: medium }],
+      timeoutMs: opts.timeoutMs,
+      serialLog,
+      accel,
+      signal: opts.signal,
+    });
+    const base = { check, node: node.name, log: serialLog };
+    if (res.timedOut) return { ...base, ok: false, message: `${seed.path}: guest timed out after ${Math.round(opts.timeoutMs / 1000)} s (serial log ${serialLog})` };
+    const report = parseProbeTranscript(res.serial, nonce);
+    const problems = compareProbeReport(report, data.map((a) => ({ name: a.path.split('/').pop()!, sha256: a.sha256, size: a.bytes })));
+    const secs = (res.durationMs / 1000).toFixed(1);
+    if (problems.length > 0) return { ...base, ok: false, message: `${seed.path} (${node.arch}, ${accel}, ${secs} s): ${problems.join('; ')}` };
+    const v = report.volume!;
+    return {
+      ...base,
+      ok: true,
+      message: `${seed.path} (${node.arch}, ${accel}, ${secs} s): kernel found ${v.fstype} "${v.label}" on ${v.device}; ${data.length} files match the manifest`,
+    };
+  });
+}
