@@ -2,7 +2,7 @@
 // OUT and only moved into place when every selected site has built, so a catalogue or overlay
 // error leaves OUT exactly as it was.
 
-import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
@@ -18,6 +18,9 @@ import { buildSeedImg, buildSeedIso, resolveEpoch } from '../media/seed.js';
 import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { generator } from '../version.js';
 import { inputDigest } from './inputs.js';
+import { mapLimit } from '../verify/pool.js';
+
+const SITE_CONCURRENCY = 8;
 
 export type MediaKind = 'iso' | 'img';
 
@@ -86,16 +89,18 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const results: SiteResult[] = [];
   const diagnostics: Diagnostic[] = [];
   try {
-    for (const plan of selected) {
+    // Sites are independent: a few in flight at once keep the disk busy while the CPU renders.
+    const outcomes = await mapLimit(selected, SITE_CONCURRENCY, async (plan) => {
       const { secrets, created } = await loadOrCreateSiteSecrets(opts.secretsDir, plan.id, plan.os);
       if (created) log(`${plan.id}: generated site secrets in ${join(opts.secretsDir, plan.id)}`);
       const r = await buildSite(plan, secrets, catalogue, overlays, join(staging, plan.id), media, env);
-      if ('diagnostics' in r) {
-        diagnostics.push(...r.diagnostics);
-        continue;
-      }
-      results.push({ ...r, dir: join(outDir, plan.id), secretsCreated: created });
+      if ('diagnostics' in r) return r;
       log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
+      return { ...r, dir: join(outDir, plan.id), secretsCreated: created };
+    });
+    for (const o of outcomes) {
+      if ('diagnostics' in o) diagnostics.push(...o.diagnostics);
+      else results.push(o);
     }
     if (diagnostics.length > 0) throw new CatalogueError(diagnostics);
     for (const r of results) await swapInto(join(staging, r.site), r.dir);
@@ -135,8 +140,8 @@ async function buildSite(
   await mkdir(join(dir, 'nodes'), { recursive: true, mode: 0o700 });
   const put = async (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean): Promise<void> => {
     const path = join(dir, rel);
-    await writeFile(path, data, { mode: secret ? 0o600 : 0o644 });
-    await chmod(path, secret ? 0o600 : 0o644); // independent of the caller's umask
+    // fresh files in a fresh staging tree: the creation mode applies (a umask can only tighten it)
+    await writeFile(path, data, { mode: secret ? 0o600 : 0o644, flag: 'wx' });
     artifacts.push(artifactOf(rel, kind, node, data, secret));
   };
   for (const node of plan.nodes) {

@@ -4,9 +4,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CatalogueError, EnvironmentError, UsageError, VerifyError } from '../util/diagnostics.js';
 import { generator } from '../version.js';
-import { runBuild } from './build.js';
-import { runValidate } from './validate.js';
-import { runVerify } from './verify.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, environment: 3 } as const;
 
@@ -48,12 +45,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const debug = rest.includes('--debug');
   try {
     switch (command) {
+      // each command loads only its own modules: `build` never pays for the verifier
       case 'validate':
-        return await runValidate(rest, io);
+        return await (await import('./validate.js')).runValidate(rest, io);
       case 'build':
-        return await runBuild(rest, io);
+        return await (await import('./build.js')).runBuild(rest, io);
       case 'verify':
-        return await runVerify(rest, io);
+        return await (await import('./verify.js')).runVerify(rest, io);
       case '--version':
       case 'version':
         io.out(`${generator().version}\n`);

@@ -2,7 +2,7 @@
 // serialised deterministically; their shapes follow cloud-init's NoCloud datasource, which
 // Talos (platform nocloud) and Kairos read too.
 
-import { stringify } from 'yaml';
+import { emitYaml } from '../util/yaml-emit.js';
 import type { NodePlan, SitePlan } from '../catalogue/plan.js';
 import { sha256Hex } from '../util/fsx.js';
 
@@ -12,7 +12,7 @@ export function instanceId(userData: string | Uint8Array): string {
 }
 
 export function renderMetaData(node: NodePlan, userData: string | Uint8Array): string {
-  return stringify({ 'instance-id': instanceId(userData), 'local-hostname': node.hostname }, { lineWidth: 0 });
+  return emitYaml({ 'instance-id': instanceId(userData), 'local-hostname': node.hostname }, { indent: 2 });
 }
 
 /** Network config version 2 (netplan dialect): static address, default route, resolvers. */
@@ -33,7 +33,7 @@ export function renderNetworkConfig(site: SitePlan, node: NodePlan): string {
     routes: [{ to: '0.0.0.0/0', via: site.network.gateway }],
     ...(Object.keys(nameservers).length > 0 ? { nameservers } : {}),
   };
-  return stringify({ version: 2, ethernets: { [primaryLinkId(node)]: eth } }, { lineWidth: 0 });
+  return emitYaml({ version: 2, ethernets: { [primaryLinkId(node)]: eth } }, { indent: 2 });
 }
 
 /** Stable id for the primary link in network-config: the NIC name when known. */

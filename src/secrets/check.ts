@@ -84,16 +84,21 @@ function checkBase64Bytes(field: string, value: string, n: number, problems: str
   if (!ok) problems.push(`${field}: not ${n} bytes of standard base64`);
 }
 
-export function checkTalosPki(secrets: TalosSecrets, opts: CheckOptions = {}): string[] {
-  const at = opts.at === undefined ? new Date() : opts.at;
+/** The cheap part of the Talos check: tokens and random values, no key parsing. */
+export function checkTalosTokens(secrets: TalosSecrets): string[] {
   const problems: string[] = [];
-  const ec: ExpectedKey = { type: 'ec', curve: 'prime256v1' };
-
   if (!TOKEN_RE.test(secrets.bootstrapToken)) problems.push('secrets.bootstraptoken: not of the form [a-z0-9]{6}.[a-z0-9]{16}');
   if (!TOKEN_RE.test(secrets.trustdToken)) problems.push('trustdinfo.token: not of the form [a-z0-9]{6}.[a-z0-9]{16}');
   checkBase64Bytes('cluster.id', secrets.clusterId, 32, problems);
   checkBase64Bytes('cluster.secret', secrets.clusterSecret, 32, problems);
   checkBase64Bytes('secrets.secretboxencryptionsecret', secrets.secretboxEncryptionSecret, 32, problems);
+  return problems;
+}
+
+export function checkTalosPki(secrets: TalosSecrets, opts: CheckOptions = {}): string[] {
+  const at = opts.at === undefined ? new Date() : opts.at;
+  const problems: string[] = checkTalosTokens(secrets);
+  const ec: ExpectedKey = { type: 'ec', curve: 'prime256v1' };
 
   const osCa = checkCA('certs.os', secrets.certs.os, { type: 'ed25519' }, at, problems);
   checkCA('certs.k8s', secrets.certs.k8s, ec, at, problems);

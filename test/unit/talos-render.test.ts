@@ -310,7 +310,7 @@ describe('hardware variants', () => {
   it('quotes label values that a YAML 1.1 reader (Go yaml.v3) would not read as strings', () => {
     const site = { ...talosSite114, nodes: talosSite114.nodes.map((n) => ({ ...n, labels: { since: '2024-01-01', ha: 'yes', rack: '10' } })) };
     const text = serializeTalosConfig(renderTalosDocuments(site, site.nodes[2]!, secrets));
-    expect(text).toContain('labels:\n    ha: "yes"\n    rack: "10"\n    since: "2024-01-01"\n');
+    expect(text).toContain("labels:\n    ha: 'yes'\n    rack: '10'\n    since: '2024-01-01'\n");
   });
 
   it('does not let patches to the documents reach back into the plan', () => {

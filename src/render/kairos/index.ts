@@ -2,7 +2,7 @@
 // admin user, hostname, static network, mirror CA trust) are built in common.ts; k3s.ts and
 // k0s.ts add only what their provider needs. See docs/decisions-kairos.md for the sources.
 
-import YAML from 'yaml';
+import { emitYaml } from '../../util/yaml-emit.js';
 import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { KairosSecrets } from '../../secrets/types.js';
 import { assembleCloudConfig, mirrorCaPath, type RenderContext } from './common.js';
@@ -37,13 +37,5 @@ export function renderKairosCloudConfig(site: SitePlan, node: NodePlan, secrets:
  * Integer `permissions` values are written in octal, as file modes are read.
  */
 export function serializeCloudConfig(obj: Record<string, unknown>): string {
-  const doc = new YAML.Document(obj, { version: '1.1', aliasDuplicateObjects: false });
-  YAML.visit(doc, {
-    Pair(_, pair) {
-      if (YAML.isScalar(pair.key) && pair.key.value === 'permissions' && YAML.isScalar(pair.value) && typeof pair.value.value === 'number') {
-        pair.value.format = 'OCT';
-      }
-    },
-  });
-  return `#cloud-config\n${doc.toString({ lineWidth: 0 })}`;
+  return `#cloud-config\n${emitYaml(obj, { indent: 2, octalKeys: ['permissions'] })}`;
 }

@@ -1,7 +1,7 @@
 // Talos renderer: a node's machine config as a list of documents in the target version's
 // document model, its serialisation, and its validation against the upstream schema.
 
-import { stringify } from 'yaml';
+import { emitYaml } from '../../util/yaml-emit.js';
 
 import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { TalosSecrets } from '../../secrets/types.js';
@@ -37,16 +37,6 @@ export function renderTalosDocuments(site: SitePlan, node: NodePlan, secrets: Ta
  * that (or `yes`, `1_000`, `1:20`) must be quoted to stay a string.
  */
 export function serializeTalosConfig(docs: TalosDocument[]): string {
-  return docs
-    .map((doc) =>
-      stringify(doc, {
-        indent: 4,
-        indentSeq: true,
-        lineWidth: 0,
-        minContentWidth: 0,
-        aliasDuplicateObjects: false,
-        version: '1.1',
-      }),
-    )
-    .join('---\n');
+  // talosctl's own layout: 4-space indent, documents separated by ---
+  return docs.map((doc) => emitYaml(doc, { indent: 4 })).join('---\n');
 }

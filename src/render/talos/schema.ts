@@ -44,6 +44,8 @@ interface LoadedSchema {
   root?: ValidateFunction;
   detailAjv?: Ajv2020;
   byDefinition: Map<string, ValidateFunction>;
+  fastAjv?: Ajv2020;
+  fast: Map<string, ValidateFunction>;
 }
 
 const loaded = new Map<TalosMinor, LoadedSchema>();
@@ -80,9 +82,29 @@ function load(minor: TalosMinor): LoadedSchema {
       kindAliases.set(registered, enumKinds[0]);
     }
   }
-  s = { schema, definitionByKind, kindAliases, byDefinition: new Map() };
+  s = { schema, definitionByKind, kindAliases, byDefinition: new Map(), fast: new Map() };
   loaded.set(minor, s);
   return s;
+}
+
+/**
+ * Fast path: the definition a document's kind selects, compiled without allErrors. The root
+ * oneOf is discriminated by kind (and by version for v1alpha1), so a document valid for its
+ * selected definition is valid for the root; this skips trying ~90 other branches per document.
+ */
+function fastValidator(s: LoadedSchema, definition: string): ValidateFunction {
+  let v = s.fast.get(definition);
+  if (!v) {
+    s.fastAjv ??= (() => {
+      const a = newAjv(false);
+      a.addSchema(s.schema);
+      return a;
+    })();
+    v = s.fastAjv.getSchema(`${s.schema.$id}#/$defs/${definition}`);
+    if (!v) throw new Error(`Talos schema has no definition ${definition}`);
+    s.fast.set(definition, v);
+  }
+  return v;
 }
 
 function rootValidator(s: LoadedSchema): ValidateFunction {
@@ -134,12 +156,13 @@ function asSchemaSees(s: LoadedSchema, doc: TalosDocument): TalosDocument {
 export function validateTalosDocuments(docs: TalosDocument[], minor: TalosMinor): TalosValidationError[] {
   if (!TALOS_MINORS.includes(minor)) throw new Error(`no Talos schema for ${minor}`);
   const s = load(minor);
-  const root = rootValidator(s);
   const errors: TalosValidationError[] = [];
   docs.forEach((doc, index) => {
     const kind = documentKind(doc);
     const candidate = asSchemaSees(s, doc);
-    if (root(candidate)) return;
+    const selected = s.definitionByKind.get(documentKind(candidate));
+    if (selected && fastValidator(s, selected)(candidate)) return;
+    if (rootValidator(s)(candidate)) return;
     const definition = s.definitionByKind.get(documentKind(candidate));
     if (!definition) {
       errors.push({ index, kind, path: kind === 'v1alpha1' ? '/version' : '/kind', message: `Talos ${minor} has no document of kind "${kind}"` });

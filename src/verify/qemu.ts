@@ -1,0 +1,525 @@
+// QEMU runner for boot verification.
+//
+// Every QEMU process is spawned detached, i.e. in a process group of its own, and is tracked
+// until it has been reaped. It is stopped -- SIGTERM to the whole group, then SIGKILL after a
+// grace period -- on timeout, on abort (the CLI wires SIGINT to an AbortSignal), and on error;
+// a process 'exit' hook SIGKILLs any group still alive. Each one carries `-name edgeimg-<id>` so
+// tests can assert with `pgrep -f` that none is left behind.
+
+import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants, createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { arch as hostArch, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export type GuestArch = 'amd64' | 'arm64';
+export type MediaKind = 'cdrom' | 'usb' | 'virtio-disk';
+export type Accel = 'kvm' | 'tcg';
+
+export interface QemuMedium {
+  path: string;
+  kind: MediaKind;
+}
+
+export interface RunQemuOptions {
+  arch: GuestArch;
+  kernel: string;
+  initrd: string;
+  /** Extra kernel arguments, appended to the base ones (console, quiet, panic, edgeimg.media). */
+  append: string;
+  media: QemuMedium[];
+  timeoutMs: number;
+  /** Path the full serial log is written to (directories are created). */
+  serialLog: string;
+  /** `kvm` falls back to `tcg` when the guest architecture differs from the host's. */
+  accel: Accel;
+  signal?: AbortSignal;
+  memoryMiB?: number;
+  /** Override the qemu-system-* binary (tests). */
+  qemuBinary?: string;
+  /** Unique marker for `-name`; default `edgeimg-<random>`. */
+  name?: string;
+  /** Leave out the base kernel arguments; `append` is then the whole command line. */
+  noBaseAppend?: boolean;
+  /**
+   * After a serial line matching this appears, the guest gets `stopGraceMs` (default 5 s) to
+   * exit by itself before it is stopped. Default: the probe's END line; null disables.
+   */
+  stopAfter?: RegExp | null;
+  stopGraceMs?: number;
+  /** Between SIGTERM and SIGKILL. Default 2000 ms. */
+  killGraceMs?: number;
+  onSerialLine?: (line: string) => void;
+}
+
+export interface QemuResult {
+  /** QEMU's exit code; null when it was ended by a signal. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  aborted: boolean;
+  /** Stopped by the runner after `stopAfter` matched and the guest did not power off. */
+  forcedStop: boolean;
+  serial: string;
+  stderr: string;
+  durationMs: number;
+  accel: Accel;
+  name: string;
+  argv: string[];
+  /** Set when QEMU could not be started at all (e.g. binary not found). */
+  spawnError?: string;
+}
+
+const SERIAL_CAP = 8 * 1024 * 1024;
+
+// ------------------------------------------------------------------------------------------
+// Process-group bookkeeping
+// ------------------------------------------------------------------------------------------
+
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    killAllQemuSync('SIGKILL');
+  });
+}
+
+function killGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // ESRCH: the group is gone already
+  }
+}
+
+/** Process-group ids of QEMU (and probe) processes started here that are still alive. */
+export function liveQemuGroups(): number[] {
+  return [...liveGroups];
+}
+
+/** Signals every live group at once; used by the exit hook and by signal handlers. */
+export function killAllQemuSync(sig: NodeJS.Signals = 'SIGKILL'): number {
+  const n = liveGroups.size;
+  for (const pgid of liveGroups) killGroup(pgid, sig);
+  return n;
+}
+
+/**
+ * An AbortSignal that fires on SIGINT/SIGTERM (for the CLI): pass it to runQemu/bootChecks.
+ * `dispose()` removes the handlers. While installed, the signals no longer end the process by
+ * themselves: the caller exits once the boots have been stopped (they are, via the signal).
+ */
+export function interruptSignal(signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const handler = (sig: NodeJS.Signals): void => {
+    if (!ac.signal.aborted) ac.abort(new Error(`interrupted by ${sig}`));
+    else killAllQemuSync('SIGKILL'); // second Ctrl-C: no more grace
+  };
+  for (const s of signals) process.on(s, handler);
+  return { signal: ac.signal, dispose: () => signals.forEach((s) => process.off(s, handler)) };
+}
+
+interface GroupRunOptions {
+  timeoutMs: number;
+  killGraceMs?: number;
+  signal?: AbortSignal;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Set by the caller to end the run early (not counted as a timeout). */
+  control?: { stop?: (why: 'forced') => void };
+}
+
+interface GroupRunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  aborted: boolean;
+  forcedStop: boolean;
+  spawnError?: string;
+  durationMs: number;
+}
+
+/** Runs `cmd` in its own process group with a hard timeout; resolves only after it was reaped. */
+function runGroup(cmd: string, args: string[], opts: GroupRunOptions): Promise<GroupRunResult> {
+  installExitHook();
+  const t0 = performance.now();
+  return new Promise<GroupRunResult>((resolvePromise) => {
+    if (opts.signal?.aborted) {
+      resolvePromise({ code: null, signal: null, timedOut: false, aborted: true, forcedStop: false, durationMs: 0 });
+      return;
+    }
+    let timedOut = false;
+    let aborted = false;
+    let forcedStop = false;
+    let spawnError: string | undefined;
+    let stopping = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const pgid = child.pid;
+    if (pgid !== undefined) liveGroups.add(pgid);
+
+    const stop = (): void => {
+      if (stopping || pgid === undefined) return;
+      stopping = true;
+      killGroup(pgid, 'SIGTERM');
+      killTimer = setTimeout(() => killGroup(pgid, 'SIGKILL'), opts.killGraceMs ?? 2000);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, opts.timeoutMs);
+    const onAbort = (): void => {
+      aborted = true;
+      stop();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.control) {
+      opts.control.stop = () => {
+        forcedStop = true;
+        stop();
+      };
+    }
+
+    child.stdout?.on('data', (c: Buffer) => opts.onStdout?.(c));
+    child.stderr?.on('data', (c: Buffer) => opts.onStderr?.(c));
+
+    const finish = (code: number | null, sig: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolvePromise({
+        code,
+        signal: sig,
+        timedOut,
+        aborted,
+        forcedStop,
+        spawnError,
+        durationMs: Math.round(performance.now() - t0),
+      });
+    };
+
+    child.on('error', (err) => {
+      spawnError = err.message;
+      if (pgid === undefined) finish(null, null); // never started: no 'exit' will come
+      else stop();
+    });
+    child.on('exit', (code, sig) => {
+      // the leader is reaped; sweep anything else left in its group, then stop tracking it
+      if (pgid !== undefined) {
+        killGroup(pgid, 'SIGKILL');
+        liveGroups.delete(pgid);
+      }
+      // wait for stdio to drain ('close'), but never hang on a pipe held open elsewhere
+      const drain = setTimeout(() => finish(code, sig), 2000);
+      child.once('close', () => {
+        clearTimeout(drain);
+        finish(code, sig);
+      });
+    });
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// Command line
+// ------------------------------------------------------------------------------------------
+
+export function qemuBinary(arch: GuestArch): string {
+  return arch === 'amd64' ? 'qemu-system-x86_64' : 'qemu-system-aarch64';
+}
+
+/** `kvm` only when the host runs the guest's architecture; otherwise `tcg`. */
+export function effectiveAccel(arch: GuestArch, accel: Accel): Accel {
+  if (accel !== 'kvm') return 'tcg';
+  const host = hostArch();
+  return (arch === 'amd64' && host === 'x64') || (arch === 'arm64' && host === 'arm64') ? 'kvm' : 'tcg';
+}
+
+/** The kernel arguments every probe boot gets: console, quiet, reboot (= exit) on panic. */
+export function baseKernelArgs(arch: GuestArch, mediaCount: number): string {
+  const console = arch === 'amd64' ? 'console=ttyS0' : 'console=ttyAMA0';
+  return `${console} quiet panic=-1 edgeimg.media=${mediaCount}`;
+}
+
+/** Escapes a value for QEMU's comma-separated option syntax. */
+function optValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+export interface QemuArgsInput {
+  arch: GuestArch;
+  kernel: string;
+  initrd: string;
+  append: string;
+  media: QemuMedium[];
+  accel: Accel;
+  name: string;
+  memoryMiB?: number;
+  noBaseAppend?: boolean;
+}
+
+export function buildQemuArgs(i: QemuArgsInput): string[] {
+  const accel = effectiveAccel(i.arch, i.accel);
+  const cmdline = i.noBaseAppend ? i.append : [baseKernelArgs(i.arch, i.media.length), i.append].filter(Boolean).join(' ');
+  const args = ['-name', i.name];
+  if (i.arch === 'amd64') {
+    args.push('-machine', 'q35', '-accel', accel, '-cpu', accel === 'kvm' ? 'host' : 'max');
+  } else {
+    args.push('-machine', accel === 'kvm' ? 'virt,gic-version=host' : 'virt', '-accel', accel);
+    // cortex-a57 is markedly faster than `max` under TCG (no pointer-authentication emulation)
+    args.push('-cpu', accel === 'kvm' ? 'host' : 'cortex-a57');
+  }
+  args.push(
+    '-m', String(i.memoryMiB ?? 256),
+    '-smp', '1',
+    '-nodefaults',
+    '-no-user-config',
+    '-display', 'none',
+    '-no-reboot',
+    '-serial', 'stdio',
+    '-kernel', i.kernel,
+    '-initrd', i.initrd,
+    '-append', cmdline,
+  );
+
+  let ide = 0;
+  let scsi = false;
+  let xhci = false;
+  i.media.forEach((m, n) => {
+    const id = `m${n}`;
+    const file = optValue(m.path);
+    switch (m.kind) {
+      case 'cdrom':
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,media=cdrom,readonly=on`);
+        if (i.arch === 'amd64') {
+          // q35's ICH9 AHCI controller has six ports, ide.0 .. ide.5
+          if (ide > 5) throw new Error('at most 6 CD-ROMs can be attached to an amd64 guest');
+          args.push('-device', `ide-cd,drive=${id},bus=ide.${ide++}`);
+        } else {
+          if (!scsi) args.push('-device', 'virtio-scsi-pci,id=scsi0');
+          scsi = true;
+          args.push('-device', `scsi-cd,drive=${id},bus=scsi0.0`);
+        }
+        break;
+      case 'usb':
+        if (!xhci) args.push('-device', 'qemu-xhci,id=xhci');
+        xhci = true;
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,readonly=on`);
+        args.push('-device', `usb-storage,bus=xhci.0,drive=${id},removable=on`);
+        break;
+      case 'virtio-disk':
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,readonly=on`);
+        args.push('-device', `virtio-blk-pci,drive=${id}`);
+        break;
+      default: {
+        const never: never = m.kind;
+        throw new Error(`unknown medium kind ${String(never)}`);
+      }
+    }
+  });
+  return args;
+}
+
+// ------------------------------------------------------------------------------------------
+// Running a guest
+// ------------------------------------------------------------------------------------------
+
+export function newQemuName(): string {
+  return `edgeimg-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Boots a guest and returns once QEMU has exited and been reaped. Never rejects for guest
+ * failures: a timeout, an abort or a failed start are reported in the result (the serial log
+ * is written either way). Throws only for invalid options (e.g. too many CD-ROMs).
+ */
+export async function runQemu(opts: RunQemuOptions): Promise<QemuResult> {
+  const name = opts.name ?? newQemuName();
+  const accel = effectiveAccel(opts.arch, opts.accel);
+  const args = buildQemuArgs({ ...opts, name, accel });
+  const bin = opts.qemuBinary ?? qemuBinary(opts.arch);
+  for (const m of opts.media) {
+    if (!existsSync(m.path)) throw new Error(`medium not found: ${m.path}`);
+  }
+
+  await mkdir(dirname(opts.serialLog), { recursive: true });
+  const log = createWriteStream(opts.serialLog);
+  const logDone = new Promise<void>((res) => {
+    log.once('close', () => res());
+    log.once('error', () => res());
+  });
+
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let pending = '';
+  const stderr: Buffer[] = [];
+  const control: { stop?: (why: 'forced') => void } = {};
+  let stopTimer: NodeJS.Timeout | undefined;
+
+  const stopAfter = opts.stopAfter === undefined ? /EDGEIMG-PROBE END / : opts.stopAfter;
+  const onLine = (line: string): void => {
+    opts.onSerialLine?.(line);
+    if (stopAfter && !stopTimer && stopAfter.test(line)) {
+      stopTimer = setTimeout(() => control.stop?.('forced'), opts.stopGraceMs ?? 5000);
+    }
+  };
+
+  const res = await runGroup(bin, args, {
+    timeoutMs: opts.timeoutMs,
+    killGraceMs: opts.killGraceMs,
+    signal: opts.signal,
+    control,
+    onStdout: (c) => {
+      log.write(c);
+      if (kept < SERIAL_CAP) {
+        const part = c.subarray(0, SERIAL_CAP - kept);
+        chunks.push(part);
+        kept += part.length;
+      }
+      if (opts.onSerialLine || stopAfter) {
+        const text = pending + c.toString('utf8');
+        const lines = text.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) onLine(l.replace(/\r$/, ''));
+      }
+    },
+    onStderr: (c) => {
+      if (stderr.length < 256) stderr.push(c);
+    },
+  });
+  if (stopTimer) clearTimeout(stopTimer);
+  if (pending && (opts.onSerialLine || stopAfter)) onLine(pending.replace(/\r$/, ''));
+  log.end();
+  await logDone;
+
+  return {
+    exitCode: res.code,
+    signal: res.signal,
+    timedOut: res.timedOut,
+    aborted: res.aborted,
+    forcedStop: res.forcedStop,
+    serial: Buffer.concat(chunks).toString('utf8'),
+    stderr: Buffer.concat(stderr).toString('utf8'),
+    durationMs: res.durationMs,
+    accel,
+    name,
+    argv: [bin, ...args],
+    spawnError: res.spawnError,
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// KVM probe
+// ------------------------------------------------------------------------------------------
+
+export interface KvmProbeResult {
+  usable: boolean;
+  reason: string;
+}
+
+export interface KvmProbeOptions {
+  /** Override qemu-system-x86_64 (tests inject a fake that hangs). */
+  qemuBinary?: string;
+  /** Override /dev/kvm (tests). */
+  kvmDevice?: string;
+  /** Ignore the per-process cache. */
+  fresh?: boolean;
+}
+
+// A 64 KiB firmware image for `-bios`: from the reset vector it loads a GDT, enters protected
+// mode, builds identity-mapped page tables, enables long mode and writes 0x2a to the
+// isa-debug-exit port at 0xf4, so QEMU exits with status (0x2a << 1) | 1 = 85. Where KVM
+// "exists but hangs" (nested virtualisation that cannot run real guests) the guest never gets
+// there, even though creating the VM and running real-mode code works.
+const KVM_PROBE_CODE =
+  'fa2e660f0116b8000f20c06683c8010f22c066ea1a000f00080066b810008ed88ec08ed0c7050010000003200000' +
+  'c7050410000000000000c7050020000003300000c7050420000000000000c7050030000083000000c705043000' +
+  '00000000000f20e083c8200f22e0b8001000000f22d8b9800000c00f320d000100000f300f20c00d000000800f' +
+  '22c0ea91000f001800b02ae6f4f4ebfd0000000000000000ffff0000009acf00ffff00000092cf00ffff000000' +
+  '9aaf001f0098000f00';
+const KVM_PROBE_EXIT = 85;
+
+export function kvmProbeFirmware(): Buffer {
+  const img = Buffer.alloc(65536, 0xf4); // hlt
+  Buffer.from(KVM_PROBE_CODE, 'hex').copy(img, 0);
+  // reset vector (F000:FFF0): ljmp 0xF000:0x0000, the start of the image (mapped at 0xF0000)
+  Buffer.from([0xea, 0x00, 0x00, 0x00, 0xf0]).copy(img, 0xfff0);
+  return img;
+}
+
+const kvmCache = new Map<string, Promise<KvmProbeResult>>();
+
+export function resetKvmProbeCache(): void {
+  kvmCache.clear();
+}
+
+/**
+ * Whether KVM can actually run a guest here. Runs a tiny long-mode guest under `-accel kvm`
+ * in its own process group with a hard timeout (the whole group is killed when it hangs).
+ * The result is cached per process (per binary/device).
+ */
+export function probeKvm(timeoutMs = 3000, opts: KvmProbeOptions = {}): Promise<KvmProbeResult> {
+  const bin = opts.qemuBinary ?? 'qemu-system-x86_64';
+  const dev = opts.kvmDevice ?? '/dev/kvm';
+  const key = `${bin}\0${dev}`;
+  const cached = kvmCache.get(key);
+  if (cached && !opts.fresh) return cached;
+  const p = doProbeKvm(timeoutMs, bin, dev);
+  kvmCache.set(key, p);
+  return p;
+}
+
+async function doProbeKvm(timeoutMs: number, bin: string, dev: string): Promise<KvmProbeResult> {
+  if (hostArch() !== 'x64') return { usable: false, reason: `the KVM probe supports x86_64 hosts only (host is ${hostArch()})` };
+  if (!existsSync(dev)) return { usable: false, reason: `${dev} does not exist` };
+  try {
+    accessSync(dev, fsConstants.R_OK | fsConstants.W_OK);
+  } catch {
+    return { usable: false, reason: `no read/write access to ${dev}` };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'edgeimg-kvmprobe-'));
+  try {
+    const fw = join(dir, 'kvm-probe.bin');
+    writeFileSync(fw, kvmProbeFirmware());
+    const name = `edgeimg-kvmprobe-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const args = [
+      '-name', name,
+      '-machine', 'pc',
+      '-accel', 'kvm',
+      '-cpu', 'host',
+      '-m', '16',
+      '-nodefaults',
+      '-no-user-config',
+      '-display', 'none',
+      '-no-reboot',
+      '-bios', fw,
+      '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
+    ];
+    let stderr = '';
+    const res = await runGroup(bin, args, {
+      timeoutMs,
+      killGraceMs: 200,
+      onStderr: (c) => {
+        if (stderr.length < 4096) stderr += c.toString('utf8');
+      },
+    });
+    const firstErr = stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/warning:/i.test(l))[0];
+    if (res.spawnError) return { usable: false, reason: `cannot run ${bin}: ${res.spawnError}` };
+    if (res.timedOut) return { usable: false, reason: `a KVM test guest hung (no exit within ${timeoutMs} ms; killed)` };
+    if (res.code === KVM_PROBE_EXIT) return { usable: true, reason: `KVM ran a long-mode test guest in ${res.durationMs} ms` };
+    const how = res.code !== null ? `exit code ${res.code}` : `signal ${res.signal ?? '?'}`;
+    return { usable: false, reason: `a KVM test guest failed (${how})${firstErr ? `: ${firstErr}` : ''}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
