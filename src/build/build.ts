@@ -2,27 +2,21 @@
 // OUT and only moved into place when every selected site has built, so a catalogue or overlay
 // error leaves OUT exactly as it was.
 
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
 import type { SitePlan } from '../catalogue/plan.js';
-import type { OverlayCache } from '../catalogue/overlays.js';
-import type { Catalogue } from '../catalogue/types.js';
 import { CatalogueError, UsageError, type Diagnostic } from '../util/diagnostics.js';
-import { sha256Hex } from '../util/fsx.js';
-import { loadOrCreateSiteSecrets, renderTalosconfig } from '../secrets/index.js';
-import type { SiteSecrets } from '../secrets/types.js';
-import { renderNode } from '../render/node.js';
-import { buildSeedImg, buildSeedIso, resolveEpoch } from '../media/seed.js';
-import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
-import { generator } from '../version.js';
-import { inputDigest } from './inputs.js';
 import { mapLimit } from '../verify/pool.js';
+import type { DigestInputs } from './inputs.js';
+import { runSiteJob, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
+import { defaultWorkers, runInWorkers } from './workers.js';
+
+export type { MediaKind } from './site.js';
 
 const SITE_CONCURRENCY = 8;
 
-export type MediaKind = 'iso' | 'img';
 
 export interface BuildOptions {
   catalogueDir: string;
@@ -36,16 +30,12 @@ export interface BuildOptions {
   /** Progress lines for humans (stderr in the CLI). Never receives secret values. */
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Build worker threads; default: one per core for fleet-sized builds, none for a few sites. */
+  workers?: number;
 }
 
-export interface SiteResult {
-  site: string;
-  os: 'talos' | 'kairos';
+export interface SiteResult extends SiteBuilt {
   dir: string;
-  nodes: string[];
-  secretsCreated: boolean;
-  inputDigest: string;
-  artifacts: ManifestArtifact[];
 }
 
 export interface BuildResult {
@@ -88,19 +78,23 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   await mkdir(staging, { recursive: true });
   const results: SiteResult[] = [];
   const diagnostics: Diagnostic[] = [];
+  const digestInputs: DigestInputs = { root: catalogue.root, fileDigests: catalogue.fileDigests };
+  const jobs: SiteJob[] = selected.map((plan) => ({
+    plan,
+    secretsDir: resolve(opts.secretsDir),
+    stagingDir: join(staging, plan.id),
+    media,
+    env: { SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH },
+    digestInputs: { root: digestInputs.root, fileDigests: new Map(plan.inputFiles.flatMap((f) => (catalogue.fileDigests.has(f) ? [[f, catalogue.fileDigests.get(f)!]] : []))) },
+  }));
   try {
-    // Sites are independent: a few in flight at once keep the disk busy while the CPU renders.
-    const outcomes = await mapLimit(selected, SITE_CONCURRENCY, async (plan) => {
-      const { secrets, created } = await loadOrCreateSiteSecrets(opts.secretsDir, plan.id, plan.os);
-      if (created) log(`${plan.id}: generated site secrets in ${join(opts.secretsDir, plan.id)}`);
-      const r = await buildSite(plan, secrets, catalogue, overlays, join(staging, plan.id), media, env);
-      if ('diagnostics' in r) return r;
-      log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
-      return { ...r, dir: join(outDir, plan.id), secretsCreated: created };
-    });
-    for (const o of outcomes) {
-      if ('diagnostics' in o) diagnostics.push(...o.diagnostics);
-      else results.push(o);
+    const workers = opts.workers ?? defaultWorkers(jobs.length);
+    const outcomes = workers > 1
+      ? await runInWorkers(jobs, workers, log)
+      : await mapLimit(jobs, SITE_CONCURRENCY, (job) => runSiteJob(job, overlays, log));
+    for (const [i, o] of outcomes.entries()) {
+      if (!o.ok) diagnostics.push(...o.diagnostics);
+      else results.push({ ...o.built, dir: join(outDir, jobs[i]!.plan.id) });
     }
     if (diagnostics.length > 0) throw new CatalogueError(diagnostics);
     for (const r of results) await swapInto(join(staging, r.site), r.dir);
@@ -124,67 +118,3 @@ async function swapInto(staged: string, final: string): Promise<void> {
   if (hadOld) await rm(old, { recursive: true, force: true });
 }
 
-async function buildSite(
-  plan: SitePlan,
-  secrets: SiteSecrets,
-  catalogue: Catalogue,
-  overlays: OverlayCache,
-  dir: string,
-  media: MediaKind[],
-  env: NodeJS.ProcessEnv,
-): Promise<Omit<SiteResult, 'dir' | 'secretsCreated'> | { diagnostics: Diagnostic[] }> {
-  const digest = inputDigest(catalogue, plan, sha256Hex(JSON.stringify(secrets)));
-  const epoch = resolveEpoch(env, digest.slice('sha256:'.length));
-  const artifacts: ManifestArtifact[] = [];
-  const diagnostics: Diagnostic[] = [];
-  await mkdir(join(dir, 'nodes'), { recursive: true, mode: 0o700 });
-  const put = async (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean): Promise<void> => {
-    const path = join(dir, rel);
-    // fresh files in a fresh staging tree: the creation mode applies (a umask can only tighten it)
-    await writeFile(path, data, { mode: secret ? 0o600 : 0o644, flag: 'wx' });
-    artifacts.push(artifactOf(rel, kind, node, data, secret));
-  };
-  for (const node of plan.nodes) {
-    const outcome = renderNode(plan, node, secrets, overlays);
-    if (!outcome.ok) {
-      diagnostics.push(...outcome.diagnostics);
-      continue;
-    }
-    const { userData, metaData, networkConfig } = outcome.rendered;
-    const nodeDir = `nodes/${node.name}`;
-    await mkdir(join(dir, nodeDir), { recursive: true });
-    // user-data carries tokens (and CA keys on control planes): secret, and so are the seeds holding it
-    await put(`${nodeDir}/user-data`, 'user-data', node.name, userData, true);
-    await put(`${nodeDir}/meta-data`, 'meta-data', node.name, metaData, false);
-    await put(`${nodeDir}/network-config`, 'network-config', node.name, networkConfig, false);
-    const files = { userData, metaData, networkConfig };
-    if (media.includes('iso')) await put(`${nodeDir}/seed.iso`, 'seed-iso', node.name, buildSeedIso(files, epoch), true);
-    if (media.includes('img')) await put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true);
-  }
-  if (diagnostics.length > 0) return { diagnostics };
-  if (plan.os === 'talos' && secrets.kind === 'talos') {
-    const cps = plan.nodes.filter((n) => n.role === 'controlplane').map((n) => n.ip);
-    const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: cps, secrets });
-    await put('talosconfig', 'talosconfig', null, talosconfig, true);
-  }
-  const manifest: Manifest = {
-    schemaVersion: 1,
-    site: plan.id,
-    os: plan.os,
-    osVersion: plan.talos ? plan.talos.version : `${plan.kairos!.version} ${plan.kairos!.provider} ${plan.kairos!.providerVersion}`,
-    generator: generator(),
-    inputDigest: digest,
-    artifacts,
-    nodes: plan.nodes.map((n) => ({
-      name: n.name,
-      hostname: n.hostname,
-      role: n.role,
-      arch: n.hardware.arch,
-      firmware: n.hardware.firmware,
-      hardwareClass: n.hardware.name,
-      address: n.ip,
-    })),
-  };
-  await writeFile(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644 });
-  return { site: plan.id, os: plan.os, nodes: plan.nodes.map((n) => n.name), inputDigest: digest, artifacts };
-}

@@ -36,11 +36,18 @@ function digestTemplates(): string {
   return templatesDigest;
 }
 
-export function inputDigest(cat: Catalogue, plan: SitePlan, secretsSha256: string): string {
+/** What the digest needs from the catalogue: its root and the digests of files already read. */
+export type DigestInputs = Pick<Catalogue, 'root' | 'fileDigests'>;
+
+export function inputDigest(cat: DigestInputs, plan: SitePlan, secretsSha256: string): string {
   const gen = generator();
   const lines = [`generator ${gen.name} ${gen.version}`, `site ${plan.id}`, `templates ${digestTemplates()}`, `secrets ${secretsSha256}`];
   for (const file of plan.inputFiles) {
-    const digest = cat.fileDigests.get(file) ?? sha256Hex(readFileSync(file));
+    let digest = cat.fileDigests.get(file);
+    if (digest === undefined) {
+      digest = sha256Hex(readFileSync(file)); // overlays outside the catalogue: read once, then cached
+      cat.fileDigests.set(file, digest);
+    }
     lines.push(`file ${relative(cat.root, file)} ${digest}`);
   }
   return `sha256:${sha256Hex(lines.join('\n'))}`;

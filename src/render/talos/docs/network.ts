@@ -25,11 +25,16 @@ export function linkSelectorCel(selector: NonNullable<NicPlan['selector']>): str
   return terms.join(' && ');
 }
 
-/** Only for a NIC chosen by selector: give it a stable name the other documents refer to. */
+/**
+ * Only for a NIC chosen by selector: give it a stable name the other documents refer to. A
+ * node with a known MAC is matched by its permanent address, which cannot pick the wrong port
+ * on a board with two NICs of the same driver; otherwise the hardware class selector applies.
+ */
 export function linkAliasConfig(ctx: RenderContext): TalosDocument[] {
   const selector = ctx.node.hardware.nic.selector;
   if (ctx.node.hardware.nic.name || !selector) return [];
-  return [typedDocument('LinkAliasConfig', { name: ctx.linkName, selector: { match: linkSelectorCel(selector) } })];
+  const match = ctx.node.mac ? `mac(link.permanent_addr) == ${celString(ctx.node.mac.toLowerCase())}` : linkSelectorCel(selector);
+  return [typedDocument('LinkAliasConfig', { name: ctx.linkName, selector: { match } })];
 }
 
 /** Static address on the primary link, default route via the site gateway. */

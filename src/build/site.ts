@@ -1,0 +1,114 @@
+// One site's build: secrets, render every node, bake seeds, write the manifest, all into the
+// site's staging directory. Runs in the main thread or in a build worker (worker.ts); its
+// inputs are plain data so that they cross a worker boundary unchanged.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SitePlan } from '../catalogue/plan.js';
+import type { OverlayCache } from '../catalogue/overlays.js';
+import type { Diagnostic } from '../util/diagnostics.js';
+import { sha256Hex } from '../util/fsx.js';
+import { loadOrCreateSiteSecrets, renderTalosconfig } from '../secrets/index.js';
+import type { SiteSecrets } from '../secrets/types.js';
+import { renderNode } from '../render/node.js';
+import { buildSeedImg, buildSeedIso, resolveEpoch } from '../media/seed.js';
+import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
+import { generator } from '../version.js';
+import { inputDigest, type DigestInputs } from './inputs.js';
+
+export type MediaKind = 'iso' | 'img';
+
+export interface SiteJob {
+  plan: SitePlan;
+  secretsDir: string;
+  stagingDir: string; // OUT/.edgeimg-staging-*/<site>
+  media: MediaKind[];
+  env: Record<string, string | undefined>;
+  digestInputs: DigestInputs;
+}
+
+export interface SiteBuilt {
+  site: string;
+  os: 'talos' | 'kairos';
+  nodes: string[];
+  secretsCreated: boolean;
+  inputDigest: string;
+  artifacts: ManifestArtifact[];
+}
+
+export type SiteOutcome = { ok: true; built: SiteBuilt } | { ok: false; diagnostics: Diagnostic[] };
+
+export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (line: string) => void): Promise<SiteOutcome> {
+  const { plan } = job;
+  const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os);
+  if (created) log(`${plan.id}: generated site secrets in ${join(job.secretsDir, plan.id)}`);
+  const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env);
+  if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics };
+  log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
+  return { ok: true, built: { ...r, secretsCreated: created } };
+}
+
+async function buildSite(
+  plan: SitePlan,
+  secrets: SiteSecrets,
+  digestInputs: DigestInputs,
+  overlays: OverlayCache,
+  dir: string,
+  media: MediaKind[],
+  env: Record<string, string | undefined>,
+): Promise<Omit<SiteBuilt, 'secretsCreated'> | { diagnostics: Diagnostic[] }> {
+  const digest = inputDigest(digestInputs, plan, sha256Hex(JSON.stringify(secrets)));
+  const epoch = resolveEpoch(env, digest.slice('sha256:'.length));
+  const artifacts: ManifestArtifact[] = [];
+  const diagnostics: Diagnostic[] = [];
+  await mkdir(join(dir, 'nodes'), { recursive: true, mode: 0o700 });
+  const put = async (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean): Promise<void> => {
+    const path = join(dir, rel);
+    // fresh files in a fresh staging tree: the creation mode applies (a umask can only tighten it)
+    await writeFile(path, data, { mode: secret ? 0o600 : 0o644, flag: 'wx' });
+    artifacts.push(artifactOf(rel, kind, node, data, secret));
+  };
+  for (const node of plan.nodes) {
+    const outcome = renderNode(plan, node, secrets, overlays);
+    if (!outcome.ok) {
+      diagnostics.push(...outcome.diagnostics);
+      continue;
+    }
+    const { userData, metaData, networkConfig } = outcome.rendered;
+    const nodeDir = `nodes/${node.name}`;
+    await mkdir(join(dir, nodeDir), { recursive: true });
+    // user-data carries tokens (and CA keys on control planes): secret, and so are the seeds holding it
+    await put(`${nodeDir}/user-data`, 'user-data', node.name, userData, true);
+    await put(`${nodeDir}/meta-data`, 'meta-data', node.name, metaData, false);
+    await put(`${nodeDir}/network-config`, 'network-config', node.name, networkConfig, false);
+    const files = { userData, metaData, networkConfig };
+    if (media.includes('iso')) await put(`${nodeDir}/seed.iso`, 'seed-iso', node.name, buildSeedIso(files, epoch), true);
+    if (media.includes('img')) await put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true);
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+  if (plan.os === 'talos' && secrets.kind === 'talos') {
+    const cps = plan.nodes.filter((n) => n.role === 'controlplane').map((n) => n.ip);
+    const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: cps, secrets });
+    await put('talosconfig', 'talosconfig', null, talosconfig, true);
+  }
+  const manifest: Manifest = {
+    schemaVersion: 1,
+    site: plan.id,
+    os: plan.os,
+    osVersion: plan.talos ? plan.talos.version : `${plan.kairos!.version} ${plan.kairos!.provider} ${plan.kairos!.providerVersion}`,
+    generator: generator(),
+    inputDigest: digest,
+    artifacts,
+    nodes: plan.nodes.map((n) => ({
+      name: n.name,
+      hostname: n.hostname,
+      role: n.role,
+      arch: n.hardware.arch,
+      firmware: n.hardware.firmware,
+      hardwareClass: n.hardware.name,
+      address: n.ip,
+    })),
+  };
+  await writeFile(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644 });
+  return { site: plan.id, os: plan.os, nodes: plan.nodes.map((n) => n.name), inputDigest: digest, artifacts };
+}
