@@ -3,7 +3,7 @@
 
 import type { NodePlan, SitePlan } from '../catalogue/plan.js';
 import type { OverlayCache } from '../catalogue/overlays.js';
-import type { Diagnostic } from '../util/diagnostics.js';
+import { CatalogueError, type Diagnostic } from '../util/diagnostics.js';
 import type { KairosSecrets, SiteSecrets, TalosSecrets } from '../secrets/types.js';
 import { renderTalosDocuments, serializeTalosConfig, validateTalosDocuments, type TalosDocument } from './talos/index.js';
 import { renderKairosCloudConfig, serializeCloudConfig } from './kairos/index.js';
@@ -20,10 +20,17 @@ export interface RenderedNode {
 export type RenderOutcome = { ok: true; rendered: RenderedNode } | { ok: false; diagnostics: Diagnostic[] };
 
 export function renderNode(site: SitePlan, node: NodePlan, secrets: SiteSecrets, overlays: OverlayCache): RenderOutcome {
-  const userData =
-    site.os === 'talos'
-      ? renderTalosUserData(site, node, secrets as TalosSecrets, overlays)
-      : renderKairosUserData(site, node, secrets as KairosSecrets, overlays);
+  let userData: string | Diagnostic[];
+  try {
+    userData =
+      site.os === 'talos'
+        ? renderTalosUserData(site, node, secrets as TalosSecrets, overlays)
+        : renderKairosUserData(site, node, secrets as KairosSecrets, overlays);
+  } catch (err) {
+    // renderers report catalogue combinations they cannot express (e.g. k0s with a VIP) this way
+    if (err instanceof CatalogueError) return { ok: false, diagnostics: err.diagnostics };
+    throw err;
+  }
   if (typeof userData !== 'string') return { ok: false, diagnostics: userData };
   return {
     ok: true,
