@@ -3,8 +3,8 @@
 // grandchild whose command line carries a unique marker, so "nothing left behind" is checked
 // for the whole process group, not just the leader.
 
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -144,6 +144,32 @@ setTimeout(() => process.exit(0), 700);
     expect(pgrep(marker)).toEqual([]);
     expect(pgrep('sleep 6021')).toEqual([]);
   });
+
+  it.skipIf(!existsSync('/usr/bin/setpriv') && !existsSync('/bin/setpriv'))(
+    'a parent killed with SIGKILL (no hook can run) still takes its qemu down (parent-death signal)',
+    async () => {
+      const { bin } = fake('exec sleep 6031');
+      const script = join(dir, 'sigkill.mts');
+      writeFileSync(
+        script,
+        `import { runQemu } from ${JSON.stringify(resolve('src/verify/qemu.ts'))};
+void runQemu(${JSON.stringify(opts(bin, { timeoutMs: 60_000 }))});
+`,
+      );
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: 'ignore' });
+      const exited = new Promise<NodeJS.Signals | null>((res) => child.once('exit', (_c, sig) => res(sig)));
+      const wait = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+      // the fake qemu is running ...
+      for (let i = 0; i < 200 && pgrep('sleep 6031').length === 0; i++) await wait(50);
+      expect(pgrep('sleep 6031').length).toBe(1);
+      // ... and its parent dies without running any hook
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      // the kernel delivers the parent-death signal as the parent exits; allow it a moment
+      for (let i = 0; i < 40 && pgrep('sleep 6031').length > 0; i++) await wait(50);
+      expect(pgrep('sleep 6031')).toEqual([]);
+    },
+  );
 });
 
 describe('buildQemuArgs', () => {
@@ -164,7 +190,7 @@ describe('buildQemuArgs', () => {
     expect(s).toContain('-nodefaults');
     expect(s).toContain('-no-reboot');
     expect(s).toContain('-serial stdio');
-    expect(a[a.indexOf('-append') + 1]).toBe('console=ttyS0 quiet panic=-1 edgeimg.media=3 edgeimg.nonce=x');
+    expect(a[a.indexOf('-append') + 1]).toBe('console=ttyS0 quiet panic=-1 cryptomgr.notests edgeimg.media=3 edgeimg.nonce=x');
     expect(s).toContain('-drive if=none,id=m0,file=/s/seed.iso,format=raw,media=cdrom,readonly=on -device ide-cd,drive=m0,bus=ide.0');
     expect(s).toContain('-device qemu-xhci,id=xhci -drive if=none,id=m1,file=/s/seed,,1.img,format=raw,readonly=on');
     expect(s).toContain('-device usb-storage,bus=xhci.0,drive=m1,removable=on');
