@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import { CatalogueError, UsageError, type Diagnostic } from '../util/diagnostics.js';
-import { mapLimit } from '../verify/pool.js';
+import { mapLimit } from '../util/pool.js';
 import type { DigestInputs } from './inputs.js';
 import { runSiteJob, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
 import { defaultWorkers, runInWorkers } from './workers.js';

@@ -11,7 +11,7 @@ import type { CheckResult } from './static.js';
 import { probeKvm, runQemu } from './qemu.js';
 import { compareProbeReport, parseProbeTranscript } from './probe-report.js';
 import { locateProbeImage } from './probe-image.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from '../util/pool.js';
 import { EnvironmentError } from '../util/diagnostics.js';
 
 export interface BootOptions {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runQemu, type GuestArch, type MediaKind } from '../../src/verify/qemu.js';
 import { compareProbeReport, parseProbeTranscript } from '../../src/verify/probe-report.js';
 import { newNonce, probeAppend, type ProbeImage } from '../../src/verify/probe-image.js';
-import { defaultJobs, mapLimit } from '../../src/verify/pool.js';
+import { defaultJobs, mapLimit } from '../../src/util/pool.js';
 import { bootPrereqs, ensureProbeImages, makeFat, makeIso, pgrep } from './helpers.js';
 
 const pre = bootPrereqs(['amd64', 'arm64'], 'QEMU fleet boot-budget test');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultJobs, mapLimit, parseJobs } from '../../src/verify/pool.js';
+import { defaultJobs, mapLimit, parseJobs } from '../../src/util/pool.js';
 import { UsageError } from '../../src/util/diagnostics.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@
 // (used for `verify --jobs N`: N QEMU boots at a time). Results keep input order.
 
 import { availableParallelism } from 'node:os';
-import { UsageError } from '../util/diagnostics.js';
+import { UsageError } from './diagnostics.js';
 
 /** Default for `--jobs`: the number of CPUs this process may use. */
 export function defaultJobs(): number {
