@@ -3,9 +3,9 @@
 // same run, cloud-localds on a sample of the same seeds, and cold PKI per site.
 // Prints one `bench:` line at the end. A benchmark, not a test: nothing here asserts.
 
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { generateTalosSecrets, serializeSiteSecrets } from '../src/secrets/index.js';
@@ -59,6 +59,19 @@ function generateFleet(dir: string): void {
   }
 }
 
+/** Seconds to write a copy of `src`'s directory tree (same names and sizes) with sync calls. */
+function fileFloorSeconds(dst: string, src: string): number {
+  const entries = readdirSync(src, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  const dirs = entries.filter((e) => e.isDirectory()).map((e) => join(e.parentPath, e.name));
+  const sizes = files.map((f) => statSync(f).size);
+  const t = performance.now();
+  mkdirSync(dst);
+  for (const d of dirs) mkdirSync(join(dst, relative(src, d)));
+  files.forEach((f, i) => writeFileSync(join(dst, relative(src, f)), Buffer.alloc(sizes[i]!), { flag: 'wx', mode: 0o600 }));
+  return (performance.now() - t) / 1000;
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'edgeimg-bench-'));
   try {
@@ -93,6 +106,12 @@ async function main(): Promise<void> {
     if (r.exitCode !== 0) throw new Error(`build failed:\n${r.all?.slice(-2000)}`);
     const rssKiB = Number(/EDGEIMG_BENCH_MAXRSS=(\d+)/.exec(r.all ?? '')?.[1] ?? NaN);
     const nodes = SITES * 3;
+
+    // The disk's floor for the same tree: as many directories and files of the same sizes,
+    // written with plain synchronous calls and no rendering. On a shared virtual disk this
+    // varies several-fold between runs, so it is measured in the same run as the build.
+    const floorS = fileFloorSeconds(join(work, 'floor'), join(work, 'out'));
+    log(`disk floor for the same ${nodes} node directories of files: ${floorS.toFixed(2)} s (build spent ${(seconds - floorS).toFixed(2)} s beyond it)`);
 
     // Same seeds, both tools: the first SAMPLE nodes' files from the build output.
     const samples: SeedFiles[] = [];

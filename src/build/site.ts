@@ -2,7 +2,7 @@
 // site's staging directory. Runs in the main thread or in a build worker (worker.ts); its
 // inputs are plain data so that they cross a worker boundary unchanged.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SitePlan } from '../catalogue/plan.js';
 import type { OverlayCache } from '../catalogue/overlays.js';
@@ -61,11 +61,13 @@ async function buildSite(
   const epoch = resolveEpoch(env, digest.slice('sha256:'.length));
   const artifacts: ManifestArtifact[] = [];
   const diagnostics: Diagnostic[] = [];
-  await mkdir(join(dir, 'nodes'), { recursive: true, mode: 0o700 });
-  const put = async (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean): Promise<void> => {
+  mkdirSync(join(dir, 'nodes'), { recursive: true, mode: 0o700 });
+  const put = (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean): void => {
     const path = join(dir, rel);
     // fresh files in a fresh staging tree: the creation mode applies (a umask can only tighten it)
-    await writeFile(path, data, { mode: secret ? 0o600 : 0o644, flag: 'wx' });
+    // Synchronous on purpose: tens of thousands of small files, and a thread-pool round trip per
+    // open/write/close cost more than the writes themselves (measured: ~2x slower async).
+    writeFileSync(path, data, { mode: secret ? 0o600 : 0o644, flag: 'wx' });
     artifacts.push(artifactOf(rel, kind, node, data, secret));
   };
   for (const node of plan.nodes) {
@@ -76,20 +78,20 @@ async function buildSite(
     }
     const { userData, metaData, networkConfig } = outcome.rendered;
     const nodeDir = `nodes/${node.name}`;
-    await mkdir(join(dir, nodeDir), { recursive: true });
+    mkdirSync(join(dir, nodeDir));
     // user-data carries tokens (and CA keys on control planes): secret, and so are the seeds holding it
-    await put(`${nodeDir}/user-data`, 'user-data', node.name, userData, true);
-    await put(`${nodeDir}/meta-data`, 'meta-data', node.name, metaData, false);
-    await put(`${nodeDir}/network-config`, 'network-config', node.name, networkConfig, false);
+    put(`${nodeDir}/user-data`, 'user-data', node.name, userData, true);
+    put(`${nodeDir}/meta-data`, 'meta-data', node.name, metaData, false);
+    put(`${nodeDir}/network-config`, 'network-config', node.name, networkConfig, false);
     const files = { userData, metaData, networkConfig };
-    if (media.includes('iso')) await put(`${nodeDir}/seed.iso`, 'seed-iso', node.name, buildSeedIso(files, epoch), true);
-    if (media.includes('img')) await put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true);
+    if (media.includes('iso')) put(`${nodeDir}/seed.iso`, 'seed-iso', node.name, buildSeedIso(files, epoch), true);
+    if (media.includes('img')) put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true);
   }
   if (diagnostics.length > 0) return { diagnostics };
   if (plan.os === 'talos' && secrets.kind === 'talos') {
     const cps = plan.nodes.filter((n) => n.role === 'controlplane').map((n) => n.ip);
     const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: cps, secrets });
-    await put('talosconfig', 'talosconfig', null, talosconfig, true);
+    put('talosconfig', 'talosconfig', null, talosconfig, true);
   }
   const manifest: Manifest = {
     schemaVersion: 1,
@@ -109,6 +111,6 @@ async function buildSite(
       address: n.ip,
     })),
   };
-  await writeFile(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644 });
+  writeFileSync(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644, flag: 'wx' });
   return { site: plan.id, os: plan.os, nodes: plan.nodes.map((n) => n.name), inputDigest: digest, artifacts };
 }

@@ -11,6 +11,7 @@ import type { CheckResult } from './static.js';
 import { probeKvm, runQemu } from './qemu.js';
 import { compareProbeReport, parseProbeTranscript } from './probe-report.js';
 import { locateProbeImage } from './probe-image.js';
+import { realImageBoot } from './real-image.js';
 import { mapLimit } from '../util/pool.js';
 import { EnvironmentError } from '../util/diagnostics.js';
 
@@ -54,6 +55,12 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
 
   return mapLimit(boots, jobs, async ({ node, seed, data }): Promise<CheckResult> => {
     const medium = seed.kind === 'seed-iso' ? 'cdrom' : 'usb';
+    // a cached real boot image for the node's class takes precedence over the probe image
+    const real = await realImageBoot({
+      siteDir, manifest, node, seedPath: join(siteDir, seed.path), medium,
+      imagesDir: opts.imagesDir, timeoutMs: opts.timeoutMs, accel, signal: opts.signal, log: opts.log,
+    });
+    if (real) return real;
     const check = `boot-${medium}`;
     const img = images.get(node.arch)!;
     const nonce = randomBytes(8).toString('hex');

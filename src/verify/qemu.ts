@@ -14,20 +14,49 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export type GuestArch = 'amd64' | 'arm64';
-export type MediaKind = 'cdrom' | 'usb' | 'virtio-disk';
+/**
+ * `nvme` and `sata-disk` are for scratch install disks of real-image boots (they show up as
+ * /dev/nvme0n1 and /dev/sda, the device names install configs usually name).
+ */
+export type MediaKind = 'cdrom' | 'usb' | 'virtio-disk' | 'nvme' | 'sata-disk';
 export type Accel = 'kvm' | 'tcg';
 
 export interface QemuMedium {
   path: string;
   kind: MediaKind;
+  /** Default true. A writable medium is a scratch disk (opened with cache=unsafe). */
+  readOnly?: boolean;
+  /** Firmware boot order (`bootindex`); lower boots first. Unset: no explicit order. */
+  bootIndex?: number;
+}
+
+/** Guest firmware: `-bios <file>` (SeaBIOS-style image, or a combined OVMF.fd/QEMU_EFI.fd), or UEFI pflash. */
+export type QemuFirmware = { kind: 'bios'; path: string } | { kind: 'pflash'; code: string; vars?: string };
+
+/**
+ * User-mode (slirp) networking with one virtio NIC. Forwards bind to 127.0.0.1 only. `subnet`,
+ * `hostAddress` (the slirp gateway), `dnsAddress` and `guestAddress` (first DHCP lease, and the
+ * default forward target) let the guest keep the static address of its seed.
+ */
+export interface QemuUserNetwork {
+  macAddress?: string;
+  /** CIDR, e.g. 10.4.12.0/24. */
+  subnet?: string;
+  hostAddress?: string;
+  dnsAddress?: string;
+  guestAddress?: string;
+  /** Isolate the guest from the host's networks (restrict=on); forwards still work. */
+  restrict?: boolean;
+  hostForwards?: Array<{ hostPort: number; guestPort: number; guestAddress?: string }>;
 }
 
 export interface RunQemuOptions {
   arch: GuestArch;
-  kernel: string;
-  initrd: string;
+  /** Direct kernel boot. Leave out (with initrd and append) to boot from firmware and `media`. */
+  kernel?: string;
+  initrd?: string;
   /** Extra kernel arguments, appended to the base ones (console, quiet, panic, edgeimg.media). */
-  append: string;
+  append?: string;
   media: QemuMedium[];
   timeoutMs: number;
   /** Path the full serial log is written to (directories are created). */
@@ -51,6 +80,10 @@ export interface RunQemuOptions {
   /** Between SIGTERM and SIGKILL. Default 2000 ms. */
   killGraceMs?: number;
   onSerialLine?: (line: string) => void;
+  /** vCPUs; default 1. */
+  cpus?: number;
+  firmware?: QemuFirmware;
+  network?: QemuUserNetwork;
 }
 
 export interface QemuResult {
@@ -300,19 +333,69 @@ function optValue(v: string): string {
 
 export interface QemuArgsInput {
   arch: GuestArch;
-  kernel: string;
-  initrd: string;
-  append: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
   media: QemuMedium[];
   accel: Accel;
   name: string;
   memoryMiB?: number;
   noBaseAppend?: boolean;
+  cpus?: number;
+  firmware?: QemuFirmware;
+  network?: QemuUserNetwork;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
+const CIDR_RE = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
+
+function checkPort(p: number, what: string): void {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`${what} ${p} is not a TCP port`);
+}
+
+/** `-netdev user,...` and its NIC. Values are validated: nothing user-controlled reaches QEMU's option parser unchecked. */
+export function userNetworkArgs(n: QemuUserNetwork): string[] {
+  const opts = ['user', 'id=n0'];
+  const addr = (v: string | undefined, what: string): string | undefined => {
+    if (v !== undefined && !IPV4_RE.test(v)) throw new Error(`${what} ${v} is not an IPv4 address`);
+    return v;
+  };
+  if (n.subnet !== undefined) {
+    if (!CIDR_RE.test(n.subnet)) throw new Error(`subnet ${n.subnet} is not an IPv4 CIDR`);
+    opts.push(`net=${n.subnet}`);
+  }
+  const host = addr(n.hostAddress, 'host address');
+  if (host) opts.push(`host=${host}`);
+  const dns = addr(n.dnsAddress, 'DNS address');
+  if (dns) opts.push(`dns=${dns}`);
+  const guest = addr(n.guestAddress, 'guest address');
+  if (guest) opts.push(`dhcpstart=${guest}`);
+  if (n.restrict) opts.push('restrict=on');
+  for (const f of n.hostForwards ?? []) {
+    checkPort(f.hostPort, 'host port');
+    checkPort(f.guestPort, 'guest port');
+    const to = addr(f.guestAddress, 'forward target') ?? guest ?? '';
+    opts.push(`hostfwd=tcp:127.0.0.1:${f.hostPort}-${to}:${f.guestPort}`);
+  }
+  let nic = 'virtio-net-pci,netdev=n0';
+  if (n.macAddress !== undefined) {
+    if (!MAC_RE.test(n.macAddress)) throw new Error(`MAC address ${n.macAddress} is not valid`);
+    nic += `,mac=${n.macAddress.toLowerCase()}`;
+  }
+  return ['-netdev', opts.join(','), '-device', nic];
 }
 
 export function buildQemuArgs(i: QemuArgsInput): string[] {
   const accel = effectiveAccel(i.arch, i.accel);
-  const cmdline = i.noBaseAppend ? i.append : [baseKernelArgs(i.arch, i.media.length), i.append].filter(Boolean).join(' ');
+  const directKernel = i.kernel !== undefined;
+  if (directKernel && i.initrd === undefined) throw new Error('a direct kernel boot needs an initrd');
+  if (!directKernel && (i.initrd !== undefined || (i.append ?? '') !== '')) {
+    throw new Error('initrd and kernel arguments need a direct kernel boot (kernel)');
+  }
+  if (!directKernel && i.media.length === 0) throw new Error('a firmware boot needs at least one medium');
+  const append = i.append ?? '';
+  const cmdline = i.noBaseAppend ? append : [baseKernelArgs(i.arch, i.media.length), append].filter(Boolean).join(' ');
   const args = ['-name', i.name];
   if (i.arch === 'amd64') {
     args.push('-machine', 'q35', '-accel', accel, '-cpu', accel === 'kvm' ? 'host' : 'max');
@@ -321,47 +404,77 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     // cortex-a57 is markedly faster than `max` under TCG (no pointer-authentication emulation)
     args.push('-cpu', accel === 'kvm' ? 'host' : 'cortex-a57');
   }
+  const cpus = i.cpus ?? 1;
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new Error(`cpus ${cpus} out of range`);
   args.push(
     '-m', String(i.memoryMiB ?? 256),
-    '-smp', '1',
+    '-smp', String(cpus),
     '-nodefaults',
     '-no-user-config',
     '-display', 'none',
     '-no-reboot',
     '-serial', 'stdio',
-    '-kernel', i.kernel,
-    '-initrd', i.initrd,
-    '-append', cmdline,
   );
+  if (directKernel) args.push('-kernel', i.kernel!, '-initrd', i.initrd!, '-append', cmdline);
+  if (i.firmware?.kind === 'bios') args.push('-bios', i.firmware.path);
+  if (i.firmware?.kind === 'pflash') {
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(i.firmware.code)}`);
+    if (i.firmware.vars) args.push('-drive', `if=pflash,format=raw,unit=1,file=${optValue(i.firmware.vars)}`);
+  }
 
   let ide = 0;
   let scsi = false;
   let xhci = false;
+  let nvme = 0;
   i.media.forEach((m, n) => {
     const id = `m${n}`;
     const file = optValue(m.path);
+    const readOnly = m.readOnly ?? true;
+    if (!readOnly && m.kind === 'cdrom') throw new Error('a CD-ROM cannot be writable');
+    // scratch disks are thrown away after the boot: no need to flush
+    const mode = readOnly ? 'readonly=on' : 'cache=unsafe';
+    if (m.bootIndex !== undefined && (!Number.isInteger(m.bootIndex) || m.bootIndex < 0)) throw new Error(`bad boot index ${m.bootIndex}`);
+    const boot = m.bootIndex !== undefined ? `,bootindex=${m.bootIndex}` : '';
+    const scsiBus = (): void => {
+      if (!scsi) args.push('-device', 'virtio-scsi-pci,id=scsi0');
+      scsi = true;
+    };
     switch (m.kind) {
       case 'cdrom':
         args.push('-drive', `if=none,id=${id},file=${file},format=raw,media=cdrom,readonly=on`);
         if (i.arch === 'amd64') {
           // q35's ICH9 AHCI controller has six ports, ide.0 .. ide.5
           if (ide > 5) throw new Error('at most 6 CD-ROMs can be attached to an amd64 guest');
-          args.push('-device', `ide-cd,drive=${id},bus=ide.${ide++}`);
+          args.push('-device', `ide-cd,drive=${id},bus=ide.${ide++}${boot}`);
         } else {
-          if (!scsi) args.push('-device', 'virtio-scsi-pci,id=scsi0');
-          scsi = true;
-          args.push('-device', `scsi-cd,drive=${id},bus=scsi0.0`);
+          scsiBus();
+          args.push('-device', `scsi-cd,drive=${id},bus=scsi0.0${boot}`);
         }
         break;
       case 'usb':
         if (!xhci) args.push('-device', 'qemu-xhci,id=xhci');
         xhci = true;
-        args.push('-drive', `if=none,id=${id},file=${file},format=raw,readonly=on`);
-        args.push('-device', `usb-storage,bus=xhci.0,drive=${id},removable=on`);
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,${mode}`);
+        args.push('-device', `usb-storage,bus=xhci.0,drive=${id},removable=on${boot}`);
         break;
       case 'virtio-disk':
-        args.push('-drive', `if=none,id=${id},file=${file},format=raw,readonly=on`);
-        args.push('-device', `virtio-blk-pci,drive=${id}`);
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,${mode}`);
+        args.push('-device', `virtio-blk-pci,drive=${id}${boot}`);
+        break;
+      case 'nvme':
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,${mode}`);
+        args.push('-device', `nvme,drive=${id},serial=edgeimg${nvme++}${boot}`);
+        break;
+      case 'sata-disk':
+        args.push('-drive', `if=none,id=${id},file=${file},format=raw,${mode}`);
+        if (i.arch === 'amd64') {
+          if (ide > 5) throw new Error('at most 6 AHCI devices (CD-ROMs and SATA disks) can be attached to an amd64 guest');
+          args.push('-device', `ide-hd,drive=${id},bus=ide.${ide++}${boot}`);
+        } else {
+          // arm64 virt has no AHCI controller; a SCSI disk is also /dev/sdX
+          scsiBus();
+          args.push('-device', `scsi-hd,drive=${id},bus=scsi0.0${boot}`);
+        }
         break;
       default: {
         const never: never = m.kind;
@@ -369,6 +482,7 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
       }
     }
   });
+  if (i.network) args.push(...userNetworkArgs(i.network));
   return args;
 }
 
@@ -392,6 +506,9 @@ export async function runQemu(opts: RunQemuOptions): Promise<QemuResult> {
   const bin = opts.qemuBinary ?? qemuBinary(opts.arch);
   for (const m of opts.media) {
     if (!existsSync(m.path)) throw new Error(`medium not found: ${m.path}`);
+  }
+  for (const f of opts.firmware?.kind === 'bios' ? [opts.firmware.path] : opts.firmware ? [opts.firmware.code, opts.firmware.vars] : []) {
+    if (f !== undefined && !existsSync(f)) throw new Error(`firmware not found: ${f}`);
   }
 
   await mkdir(dirname(opts.serialLog), { recursive: true });

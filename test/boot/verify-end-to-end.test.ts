@@ -70,7 +70,7 @@ describe.runIf(pre.run)('edgeimg verify --boot', () => {
     const ud = readFileSync(join(out, 'store-0412', 'nodes/cp-2/user-data'));
     const at = iso.indexOf(ud.subarray(0, 64));
     expect(at).toBeGreaterThan(0);
-    iso[at + 100] ^= 0x01;
+    iso[at + 100] = iso[at + 100]! ^ 0x01;
     writeFileSync(join(out, 'store-0412', rel), iso);
     const first = await staticChecks(join(out, 'store-0412'));
     const bad = first.results.filter((r) => !r.ok).map((r) => r.message).join('\n');
