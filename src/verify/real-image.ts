@@ -365,6 +365,7 @@ const GiB = 1024 ** 3;
  */
 export async function realImageBoot(o: RealImageBootOptions): Promise<CheckResult | null> {
   const { manifest, node } = o;
+  if (!realImageCacheDir(o.imagesDir)) return null; // the common case: nothing cached, no work
   const artifact = (kind: 'user-data' | 'network-config'): string | undefined => {
     const a = manifest.artifacts.find((x) => x.node === node.name && x.kind === kind);
     if (!a) return undefined;
@@ -412,10 +413,15 @@ export async function realImageBoot(o: RealImageBootOptions): Promise<CheckResul
       killGraceMs: o.killGraceMs,
     };
     let r: ProfileResult;
-    if (image.profile === 'talos') {
-      r = await bootTalos({ ...common, osCaPem: readSiteOsCaPem(o.siteDir) ?? undefined, skipApid: o.skipApid, apidRetryDelayMs: o.apidRetryDelayMs });
-    } else {
-      r = await bootKairos(common);
+    try {
+      if (image.profile === 'talos') {
+        r = await bootTalos({ ...common, osCaPem: readSiteOsCaPem(o.siteDir) ?? undefined, skipApid: o.skipApid, apidRetryDelayMs: o.apidRetryDelayMs });
+      } else {
+        r = await bootKairos(common);
+      }
+    } catch (err) {
+      // invalid QEMU options derived from the seed, a missing medium, ...: a failed check, not a crash
+      return { ...base, ok: false, message: `${seedRel}: cannot boot the real ${image.profile} image ${basename(image.path)}: ${(err as Error).message}` };
     }
     const secs = (r.durationMs / 1000).toFixed(1);
     const accel = r.qemu?.accel ?? o.accel;

@@ -244,6 +244,24 @@ describe('realImageBoot (Talos, fake QEMU)', () => {
     expect(result!.message).toMatch(/the guest exited \(exit code 0\) before Talos loaded a machine config: .*last console lines: .*Could not read from CDROM/);
   });
 
+  it('a seed that cannot be attached is a failed check, not a crash', async () => {
+    const r = await realImageBoot({
+      siteDir,
+      manifest,
+      node: nodes[1]!,
+      seedPath: join(siteDir, 'nodes', 'w-1', 'missing-seed.iso'),
+      medium: 'usb',
+      imagesDir,
+      timeoutMs: 1000,
+      exactTimeout: true,
+      accel: 'tcg',
+      log: () => {},
+      qemuBinary: fakeQemu({ lines: [] }).bin,
+      scratchBytes: 1024 * 1024,
+    });
+    expect(r).toMatchObject({ check: 'boot-usb', ok: false, message: expect.stringMatching(/cannot boot the real talos image nocloud-amd64\.iso: medium not found/) });
+  });
+
   it('an abort (Ctrl-C) stops the guest and reports the interruption', async () => {
     const fake = fakeQemu({ lines: transcript('talos-pending.log') });
     const ac = new AbortController();
