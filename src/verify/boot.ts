@@ -45,11 +45,12 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
     const data = arts.filter((a) => a.kind === 'user-data' || a.kind === 'meta-data' || a.kind === 'network-config');
     for (const seed of arts.filter((a) => a.kind === 'seed-iso' || a.kind === 'seed-img')) boots.push({ node, seed, data });
   }
-  const arches = [...new Set(boots.map((b) => b.node.arch))];
-  const images = new Map(arches.map((arch) => [arch, locateProbeImage(opts.imagesDir, arch)]));
-  for (const [arch, img] of images) {
+  // The probe image is needed only for boots without a cached real image; looked up on first use.
+  const probeImage = (arch: 'amd64' | 'arm64') => {
+    const img = locateProbeImage(opts.imagesDir, arch);
     if (!img) throw new EnvironmentError(`no ${arch} probe image: run \`make probe-image\` first`);
-  }
+    return img;
+  };
   const logDir = join(siteDir, 'verify');
   await mkdir(logDir, { recursive: true });
 
@@ -62,7 +63,7 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
     });
     if (real) return real;
     const check = `boot-${medium}`;
-    const img = images.get(node.arch)!;
+    const img = probeImage(node.arch);
     const nonce = randomBytes(8).toString('hex');
     const serialLog = join(logDir, `${node.name}-${seed.kind}.log`);
     const res = await runQemu({
