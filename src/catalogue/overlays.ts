@@ -23,23 +23,25 @@ export interface OverlayFile {
   name: string;
   os?: 'talos' | 'kairos';
   roles?: Array<'controlplane' | 'worker'>;
+  talosMinors?: Array<'1.13' | '1.14'>;
   patches: OverlayPatch[];
   doc: YamlDoc;
   sha256: string;
 }
 
 export class OverlayCache {
-  private readonly cache = new Map<string, { overlay?: OverlayFile; diagnostics: Diagnostic[] }>();
+  private readonly cache = new Map<string, { overlay?: OverlayFile; diagnostics: Diagnostic[]; missing?: boolean }>();
 
   get(abs: string): OverlayFile | undefined {
     return this.cache.get(abs)?.overlay;
   }
 
-  /** Whether an overlay's os/roles filters select a node (or, without a role, a site). */
-  appliesTo(abs: string, os: 'talos' | 'kairos', role?: 'controlplane' | 'worker'): boolean {
+  /** Whether an overlay's os/roles/talosMinors filters select a node (or, without a role, a site). */
+  appliesTo(abs: string, os: 'talos' | 'kairos', role?: 'controlplane' | 'worker', talosMinor?: string): boolean {
     const o = this.get(abs);
     if (!o) return false;
     if (o.os && o.os !== os) return false;
+    if (o.talosMinors && (os !== 'talos' || !talosMinor || !o.talosMinors.includes(talosMinor as '1.13'))) return false;
     return !role || !o.roles || o.roles.includes(role);
   }
 
@@ -48,14 +50,16 @@ export class OverlayCache {
     const abs = resolve(dirname(referencedFrom.abs), ref);
     const hit = this.cache.get(abs);
     if (hit) {
-      // a missing file is reported at each reference, so every broken reference is visible
-      return hit.overlay ? hit : { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
+      // a missing file is reported at each reference, so every broken reference is visible;
+      // an invalid file's own errors were reported at its first reference
+      if (hit.missing) return { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
+      return { overlay: hit.overlay, diagnostics: [] };
     }
     let text: Buffer;
     try {
       text = readFileSync(abs);
     } catch {
-      this.cache.set(abs, { diagnostics: [] });
+      this.cache.set(abs, { diagnostics: [], missing: true });
       return { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
     }
     const display = displayPath(abs);
@@ -74,8 +78,8 @@ export class OverlayCache {
         diagnostics.push(...checkPatches(doc));
       }
       if (diagnostics.length === 0) {
-        const v = doc.value as { metadata: { name: string }; os?: 'talos' | 'kairos'; roles?: Array<'controlplane' | 'worker'>; patches: OverlayPatch[] };
-        overlay = { path: abs, display, name: v.metadata.name, os: v.os, roles: v.roles, patches: v.patches, doc, sha256: sha256Hex(text) };
+        const v = doc.value as Pick<OverlayFile, 'os' | 'roles' | 'talosMinors' | 'patches'> & { metadata: { name: string } };
+        overlay = { path: abs, display, name: v.metadata.name, os: v.os, roles: v.roles, talosMinors: v.talosMinors, patches: v.patches, doc, sha256: sha256Hex(text) };
       }
     }
     const result = { overlay, diagnostics };

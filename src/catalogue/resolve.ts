@@ -130,6 +130,8 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
   if (profile) inputFiles.add(docAbs(profile.doc));
 
   const os = s.os ?? fleet.spec.os;
+  const talosVersion = s.talos?.version ?? fleet.spec.talos?.version;
+  const talosMinor = talosVersion?.startsWith('v1.14.') ? '1.14' : '1.13';
   const subnetParsed = parseCidr(s.subnet);
   let subnet: Subnet | undefined;
   if ('error' in subnetParsed) diags.push({ ...sdoc.pos.value('/spec/subnet'), message: `subnet ${subnetParsed.error}` });
@@ -247,7 +249,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
       ip: formatIpv4(ip),
       prefix: subnet.prefix,
       labels: { ...(n.labels ?? {}) },
-      overlays: [...fleetOverlays, ...hwOverlays, ...siteOverlays, ...nodeOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os, n.role!)),
+      overlays: [...fleetOverlays, ...hwOverlays, ...siteOverlays, ...nodeOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os, n.role!, talosMinor)),
       source: nodeWhere,
     });
   }
@@ -286,7 +288,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     } else {
       talos = {
         version: talosV.version,
-        minor: talosV.version.startsWith('v1.14.') ? '1.14' : '1.13',
+        minor: talosMinor,
         kubernetesVersion: talosV.kubernetesVersion.startsWith('v') ? talosV.kubernetesVersion : `v${talosV.kubernetesVersion}`,
       };
     }
@@ -326,7 +328,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     ...(localMirror ? { localMirror } : {}),
     sshKeys: [...(fleet.spec.sshKeys ?? [])],
     labels: { ...site.labels },
-    overlays: [...fleetOverlays, ...siteOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os)),
+    overlays: [...fleetOverlays, ...siteOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os, undefined, talosMinor)),
     nodes,
     source: sdoc.pos.value('/metadata/name'),
     inputFiles: [...inputFiles].sort(),
