@@ -1,5 +1,6 @@
-import { availableParallelism } from 'node:os';
+import { parseJobs } from '../util/pool.js';
 import { verify } from '../verify/index.js';
+import { interruptSignal } from '../verify/qemu.js';
 import { UsageError } from '../util/diagnostics.js';
 import { EXIT, parse, type Io } from './main.js';
 
@@ -14,15 +15,13 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
   });
   const sites = values.site ?? [];
   if (sites.length === 0) throw new UsageError('give --site ID (repeatable)');
-  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got "${values.jobs}"`);
+  const jobs = parseJobs(values.jobs);
   const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
   if (!(timeoutS > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
-  // Ctrl-C aborts running guests; the QEMU runner kills and reaps their process groups.
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort();
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigint);
+  // Ctrl-C aborts running guests (a second one kills them at once); the QEMU runner kills and
+  // reaps their process groups before verify returns.
+  const interrupt = interruptSignal();
+  const abort = { signal: interrupt.signal };
   try {
     const report = await verify({
       outDir: values.out!,
@@ -46,7 +45,6 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
     if (values.json) io.out(`${JSON.stringify({ ok: report.ok, sites: report.sites })}\n`);
     return report.ok ? EXIT.ok : EXIT.failed;
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    interrupt.dispose();
   }
 }
