@@ -5,11 +5,16 @@ import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { main } from '../../src/cli/main.js';
 import { copyCatalogue, repoRoot, type CatalogueCopy } from '../helpers/catalogue.js';
 import { requireTool } from '../helpers/tools.js';
 import { staticChecks } from '../../src/verify/static.js';
+
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv2020) => Ajv2020;
+/** An independent validator for an upstream Talos schema file, formats included. */
+const upstreamValidator = (file: string) => addFormats(new Ajv2020({ strict: false, allErrors: true })).compile(JSON.parse(readFileSync(file, 'utf8')));
 
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
 
@@ -103,7 +108,7 @@ describe('edgeimg build on the example fleet', () => {
       console.warn(`SKIPPED: ${schemaFile} not found`);
       return;
     }
-    const validate = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(readFileSync(schemaFile, 'utf8')));
+    const validate = upstreamValidator(schemaFile);
     let count = 0;
     for (const site of ['store-0412', 'store-0007']) {
       for (const n of readdirSync(join(out, site, 'nodes'))) {
@@ -130,7 +135,7 @@ describe('edgeimg build on the example fleet', () => {
       const out14 = join(work, 'out14');
       const r = await run(['build', '--site', 'store-0007', '--catalogue', copy.catalogue, '--out', out14, '--secrets', secrets]);
       expect(r.code, r.err).toBe(0);
-      const validate = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(readFileSync(schemaFile, 'utf8')));
+      const validate = upstreamValidator(schemaFile);
       const kinds: string[] = [];
       for (const d of parseAllDocuments(readFileSync(join(out14, 'store-0007', 'nodes', 'cp-1', 'user-data'), 'utf8'))) {
         const doc = d.toJS();
