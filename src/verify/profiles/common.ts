@@ -111,3 +111,11 @@ export function startGuest(opts: Omit<RunQemuOptions, 'signal' | 'onSerialLine' 
   }).finally(() => signal?.removeEventListener('abort', onCallerAbort));
   return run;
 }
+
+/** Feeds lines to a streaming judge until it decides; the verdict for a whole transcript. */
+export function judgeLines(judge: { push(line: string): Verdict; current(): Verdict }, lines: readonly string[]): Verdict {
+  for (const l of lines) {
+    if (judge.push(l).status !== 'pending') break;
+  }
+  return judge.current();
+}

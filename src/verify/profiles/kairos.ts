@@ -11,7 +11,7 @@
 // (state, recovery, oem; see docs/decisions-real-images.md) and a guest that rebooted by itself.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { cleanLine, createScratchDisk, startGuest, tail, type Verdict } from './common.js';
+import { cleanLine, createScratchDisk, startGuest, tail, type Verdict, judgeLines } from './common.js';
 import type { ProfileBootOptions, ProfileResult } from './talos.js';
 
 const KAIROS_PASS: ReadonlyArray<{ re: RegExp; why: string }> = [
@@ -81,11 +81,7 @@ export class KairosTranscriptJudge {
 
 /** Judges a whole Kairos transcript (pure). */
 export function judgeKairosTranscript(lines: string[]): Verdict {
-  const j = new KairosTranscriptJudge();
-  for (const l of lines) {
-    if (j.push(l).status !== 'pending') break;
-  }
-  return j.current();
+  return judgeLines(new KairosTranscriptJudge(), lines);
 }
 
 // ------------------------------------------------------------------------------------------

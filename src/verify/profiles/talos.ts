@@ -17,7 +17,7 @@
 import { X509Certificate } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { Accel, GuestArch, QemuFirmware, QemuMedium, QemuResult, QemuUserNetwork } from '../qemu.js';
-import { cleanLine, createScratchDisk, freeLoopbackPort, startGuest, tail, type Verdict } from './common.js';
+import { cleanLine, createScratchDisk, freeLoopbackPort, startGuest, tail, type Verdict, judgeLines } from './common.js';
 
 export const APID_PORT = 50000;
 
@@ -95,11 +95,7 @@ export class TalosTranscriptJudge {
 
 /** Judges a whole transcript (pure): pass only for a config load whose sources include nocloud. */
 export function judgeTalosTranscript(lines: string[]): Verdict {
-  const j = new TalosTranscriptJudge();
-  for (const l of lines) {
-    if (j.push(l).status !== 'pending') break;
-  }
-  return j.current();
+  return judgeLines(new TalosTranscriptJudge(), lines);
 }
 
 // ------------------------------------------------------------------------------------------
