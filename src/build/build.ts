@@ -2,7 +2,8 @@
 // OUT and only moved into place when every selected site has built, so a catalogue or overlay
 // error leaves OUT exactly as it was.
 
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
@@ -74,7 +75,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const { catalogue, plans, overlays } = await planFleet(opts.catalogueDir);
   const selected = selectSites(plans, opts);
   const outDir = resolve(opts.outDir);
-  const staging = join(outDir, `.edgeimg-staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await removeStaleStaging(outDir);
+  const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   const results: SiteResult[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -102,6 +104,45 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     await rm(staging, { recursive: true, force: true });
   }
   return { sites: results };
+}
+
+const STAGING_PREFIX = '.edgeimg-staging-';
+
+/**
+ * A build that crashed (or was killed) leaves its staging directory behind, never a partial
+ * artifact under a final name. Remove those whose process is gone; leave a live build's alone.
+ */
+async function removeStaleStaging(outDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const staging = /^\.edgeimg-staging-(\d+)-/.exec(name);
+    const replaced = /\.edgeimg-old-[0-9a-f]+$/.test(name); // a site tree a crashed swap moved aside
+    if (!staging && !replaced) continue;
+    if (staging && isAlive(Number(staging[1])) && Number(staging[1]) !== process.pid) continue;
+    if (replaced) {
+      // killed between the two renames of a swap: the previous tree is still the good one
+      const site = join(outDir, name.replace(/\.edgeimg-old-[0-9a-f]+$/, ''));
+      if (!existsSync(site)) {
+        await rename(join(outDir, name), site);
+        continue;
+      }
+    }
+    await rm(join(outDir, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Replace OUT/<site> with the staged directory: the old tree is moved aside, then removed. */

@@ -1,0 +1,45 @@
+// A build killed at any moment never leaves a partial artifact under its final name: every
+// site directory in OUT is either the previous complete build or the new complete one, and the
+// next build clears what the killed one left behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../helpers/catalogue.js';
+import { staticChecks } from '../../src/verify/static.js';
+
+const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+const haveDist = existsSync(cli);
+if (!haveDist) {
+  if (process.env.CI) throw new Error('dist/ missing: run `npm run build` (make test does)');
+  console.warn('\n*** SKIPPING crash-safety tests: dist/ not built (run `npm run build` or `make test`) ***\n');
+}
+
+const work = mkdtempSync(join(tmpdir(), 'edgeimg-crash-'));
+const out = join(work, 'out');
+const args = ['build', '--all', '--media', 'iso,img', '--catalogue', join(repoRoot, 'catalogue'), '--out', out, '--secrets', join(work, 'secrets')];
+const bin = join(repoRoot, 'bin', 'edgeimg.js');
+
+describe.runIf(haveDist)('builds killed part-way', () => {
+  beforeAll(async () => {
+    await execa(process.execPath, [bin, ...args]); // a complete previous build, secrets made
+  }, 120_000);
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('leave every site directory complete and consistent, whenever the kill lands', async () => {
+    for (const delay of [150, 300, 450, 600, 800, 1000, 1300]) {
+      const child = execa(process.execPath, [bin, ...args], { reject: false });
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await child;
+      for (const site of readdirSync(out).filter((n) => !n.startsWith('.') && !n.includes('.edgeimg-old-'))) {
+        const { results } = await staticChecks(join(out, site));
+        expect(results.filter((r) => !r.ok), `${site} after a kill at ${delay} ms`).toEqual([]);
+      }
+    }
+    const r = await execa(process.execPath, [bin, ...args], { reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['lab-0001', 'plant-0031', 'store-0007', 'store-0412']); // nothing stale left
+  }, 180_000);
+});
