@@ -197,11 +197,14 @@ describe('build failures change nothing', () => {
     copy.edit('catalogue/sites/store-0412.yaml', (t) => t.replace('10.4.12.0/33', '10.4.12.0/24'));
   });
 
-  it('an overlay that breaks the Talos schema fails the build and names the overlay file', async () => {
+  it('an overlay that breaks the Talos schema fails validate and build, naming the overlay file', async () => {
     copy.write('overlays/node-cp1-extra-sans.yaml', [
       'apiVersion: edgeimg.dev/v1alpha1', 'kind: Overlay', 'metadata:', '  name: breaks-schema', 'os: talos', 'patches:',
       '  - document: HostnameConfig', '    merge:', '      hostnameTypo: nope', '',
     ].join('\n'));
+    const v = await run(['validate', '--catalogue', copy.catalogue]);
+    expect(v.code).toBe(1);
+    expect(v.err).toMatch(/overlays\/node-cp1-extra-sans\.yaml:\d+:\d+: .*HostnameConfig/);
     const before = tree(out);
     const r = await run(['build', '--site', 'store-0412', '--catalogue', copy.catalogue, '--out', out, '--secrets', secrets]);
     expect(r.code).toBe(1);
