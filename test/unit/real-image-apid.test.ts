@@ -2,37 +2,17 @@
 // site's OS CA (Ed25519, as Talos makes it), one from a foreign CA, one from a different CA that
 // copies the OS CA's name, a server that insists on a client certificate, and nothing listening.
 
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
 import { createServer, type Server, type TlsOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkApidCertificate } from '../../src/verify/profiles/talos.js';
-import { generateTalosSecrets, parsePrivateKeyPem, toStandardPem, type TalosSecrets } from '../../src/secrets/index.js';
-import { buildCertificate, KeyUsageBit, OID, type DistinguishedName } from '../../src/secrets/der.js';
+import { generateTalosSecrets, toStandardPem, type TalosSecrets } from '../../src/secrets/index.js';
+import type { DistinguishedName } from '../../src/secrets/der.js';
 import { selfSignedCA, SUBJECTS } from '../../src/secrets/generate.js';
-import { PEM_CERTIFICATE, toPem } from '../../src/secrets/pem.js';
+import { issueServerCert } from '../helpers/pki.js';
 
-/** A server certificate (Ed25519 key, serverAuth, SAN-less like a bare apid cert) issued by `ca`. */
-function issueServerCert(ca: { crt: string; key: string; subject: DistinguishedName }): { cert: string; key: string } {
-  const caKey = parsePrivateKeyPem(ca.key);
-  const caPub = new X509Certificate(ca.crt).publicKey;
-  const keys = generateKeyPairSync('ed25519');
-  const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-  const der = buildCertificate({
-    subject: { O: ['talos'], CN: 'apid' },
-    issuer: ca.subject,
-    notBefore: now,
-    notAfter: new Date(now.getTime() + 3600_000),
-    publicKey: keys.publicKey,
-    signingKey: caKey,
-    issuerPublicKey: caPub,
-    isCA: false,
-    keyUsage: [KeyUsageBit.digitalSignature],
-    extKeyUsage: [OID.serverAuth],
-  });
-  return { cert: toPem(PEM_CERTIFICATE, der), key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-}
 
 function foreignCa(subject: DistinguishedName): { crt: string; key: string; subject: DistinguishedName } {
   const keys = generateKeyPairSync('ed25519');

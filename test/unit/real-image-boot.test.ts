@@ -4,7 +4,7 @@
 // OS CA (or a foreign one). Checks the verdicts, the QEMU command line the profile builds, and
 // that no fake QEMU process is left behind.
 
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,10 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest, ManifestNode } from '../../src/manifest/manifest.js';
 import { realImageBoot } from '../../src/verify/real-image.js';
 import { liveQemuGroups } from '../../src/verify/qemu.js';
-import { generateTalosSecrets, parsePrivateKeyPem, renderTalosconfig, type TalosSecrets } from '../../src/secrets/index.js';
-import { buildCertificate, KeyUsageBit, OID, type DistinguishedName } from '../../src/secrets/der.js';
+import { generateTalosSecrets, renderTalosconfig, type TalosSecrets } from '../../src/secrets/index.js';
 import { selfSignedCA, SUBJECTS } from '../../src/secrets/generate.js';
-import { PEM_CERTIFICATE, toPem } from '../../src/secrets/pem.js';
+import { issueServerCert } from '../helpers/pki.js';
 
 const SCHEMATIC = 'fb79be8885b2ec0c41fb38a6867e28b8e76fd73df9eadbb3bd39adb0a1eb306d';
 const dir = mkdtempSync(join(tmpdir(), 'edgeimg-realboot-'));
@@ -29,23 +28,6 @@ const transcript = (name: string): string[] =>
     .split('\n')
     .filter((l) => l && !l.startsWith('#'));
 
-function serverCert(ca: { crt: string; key: string; subject: DistinguishedName }): { cert: string; key: string } {
-  const keys = generateKeyPairSync('ed25519');
-  const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-  const der = buildCertificate({
-    subject: { O: ['talos'], CN: 'apid' },
-    issuer: ca.subject,
-    notBefore: now,
-    notAfter: new Date(now.getTime() + 3600_000),
-    publicKey: keys.publicKey,
-    signingKey: parsePrivateKeyPem(ca.key),
-    issuerPublicKey: new X509Certificate(ca.crt).publicKey,
-    isCA: false,
-    keyUsage: [KeyUsageBit.digitalSignature],
-    extKeyUsage: [OID.serverAuth],
-  });
-  return { cert: toPem(PEM_CERTIFICATE, der), key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-}
 
 let n = 0;
 /**
@@ -192,7 +174,7 @@ describe('realImageBoot (Talos, fake QEMU)', () => {
   });
 
   it('control plane: passes only when apid presents a certificate from the site OS CA', async () => {
-    const fake = fakeQemu({ lines: transcript('talos-pass-nocloud.log'), tls: serverCert({ crt: secrets.certs.os.crt, key: secrets.certs.os.key, subject: SUBJECTS.os }) });
+    const fake = fakeQemu({ lines: transcript('talos-pass-nocloud.log'), tls: issueServerCert({ crt: secrets.certs.os.crt, key: secrets.certs.os.key, subject: SUBJECTS.os }) });
     const { result } = await boot('cp-1', fake);
     expect(result!.message).toMatch(/nocloud seed .*; apid at 127\.0\.0\.1:\d+ presented a certificate .* signed by the site OS CA "O=talos"/);
     expect(result!.ok).toBe(true);
@@ -204,7 +186,7 @@ describe('realImageBoot (Talos, fake QEMU)', () => {
   it('control plane: fails when apid presents a certificate from a foreign CA', async () => {
     const keys = generateKeyPairSync('ed25519');
     const foreign = selfSignedCA(keys, { O: ['someone-else'] }, new Date(Date.now() - 60_000));
-    const fake = fakeQemu({ lines: transcript('talos-pass-nocloud.log'), tls: serverCert({ crt: foreign.crt, key: foreign.key, subject: { O: ['someone-else'] } }) });
+    const fake = fakeQemu({ lines: transcript('talos-pass-nocloud.log'), tls: issueServerCert({ crt: foreign.crt, key: foreign.key, subject: { O: ['someone-else'] } }) });
     const { result } = await boot('cp-1', fake);
     expect(result!.ok).toBe(false);
     expect(result!.message).toMatch(/but apid at .* issued by "O=someone-else", not by the site OS CA/);

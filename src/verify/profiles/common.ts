@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { closeSync, openSync, ftruncateSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runQemu, type QemuResult, type RunQemuOptions } from '../qemu.js';
+import { runQemu, type Accel, type GuestArch, type QemuFirmware, type QemuMedium, type QemuResult, type QemuUserNetwork, type RunQemuOptions } from '../qemu.js';
 
 export type VerdictStatus = 'pass' | 'fail' | 'pending';
 
@@ -118,4 +118,62 @@ export function judgeLines(judge: { push(line: string): Verdict; current(): Verd
     if (judge.push(l).status !== 'pending') break;
   }
   return judge.current();
+}
+
+/** What every real-image profile boot needs (the profile adds its own options). */
+export interface ProfileBootOptions {
+  arch: GuestArch;
+  accel: Accel;
+  /** The cached real boot image. */
+  isoPath: string;
+  seedPath: string;
+  seedMedium: 'cdrom' | 'usb';
+  /** Install target the seed's config names, emulated by a sparse scratch disk. */
+  scratch: { kind: QemuMedium['kind']; bytes: number };
+  network?: QemuUserNetwork;
+  firmware?: QemuFirmware;
+  role: 'controlplane' | 'worker';
+  timeoutMs: number;
+  serialLog: string;
+  signal?: AbortSignal;
+  log: (line: string) => void;
+  memoryMiB?: number;
+  cpus?: number;
+  qemuBinary?: string;
+  killGraceMs?: number;
+}
+
+export interface ProfileResult {
+  ok: boolean;
+  message: string;
+  durationMs: number;
+  qemu?: QemuResult;
+}
+
+/**
+ * QEMU options for an installer boot: the real ISO first, the seed as the node would see it,
+ * and the scratch install disk second in boot order (so the installed system boots after).
+ */
+export function installerGuestOptions(
+  o: ProfileBootOptions,
+  scratchPath: string,
+  over: { network?: QemuUserNetwork; memoryMiB: number; timeoutMs: number },
+): Omit<RunQemuOptions, 'signal' | 'onSerialLine' | 'stopAfter'> {
+  return {
+    arch: o.arch,
+    accel: o.accel,
+    media: [
+      { path: o.isoPath, kind: 'cdrom', bootIndex: 0 },
+      { path: o.seedPath, kind: o.seedMedium },
+      { path: scratchPath, kind: o.scratch.kind, readOnly: false, bootIndex: 1 },
+    ],
+    network: over.network,
+    firmware: o.firmware,
+    memoryMiB: o.memoryMiB ?? over.memoryMiB,
+    cpus: o.cpus ?? 2,
+    timeoutMs: over.timeoutMs,
+    serialLog: o.serialLog,
+    qemuBinary: o.qemuBinary,
+    killGraceMs: o.killGraceMs,
+  };
 }

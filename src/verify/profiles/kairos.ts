@@ -11,8 +11,7 @@
 // (state, recovery, oem; see docs/decisions-real-images.md) and a guest that rebooted by itself.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { cleanLine, createScratchDisk, startGuest, tail, type Verdict, judgeLines } from './common.js';
-import type { ProfileBootOptions, ProfileResult } from './talos.js';
+import { cleanLine, createScratchDisk, installerGuestOptions, judgeLines, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
 
 const KAIROS_PASS: ReadonlyArray<{ re: RegExp; why: string }> = [
   { re: /Installation completed, starting reboot/i, why: 'kairos-agent finished the auto-install and is rebooting' },
@@ -218,23 +217,7 @@ export async function bootKairos(o: KairosBootOptions): Promise<ProfileResult> {
   let graceTimer: NodeJS.Timeout | undefined;
   try {
     const run = startGuest(
-      {
-        arch: o.arch,
-        accel: o.accel,
-        media: [
-          { path: o.isoPath, kind: 'cdrom', bootIndex: 0 },
-          { path: o.seedPath, kind: o.seedMedium },
-          { path: scratch.path, kind: o.scratch.kind, readOnly: false, bootIndex: 1 },
-        ],
-        network: o.network,
-        firmware: o.firmware,
-        memoryMiB: o.memoryMiB ?? 4096,
-        cpus: o.cpus ?? 2,
-        timeoutMs: o.timeoutMs,
-        serialLog: o.serialLog,
-        qemuBinary: o.qemuBinary,
-        killGraceMs: o.killGraceMs,
-      },
+      installerGuestOptions(o, scratch.path, { network: o.network, memoryMiB: 4096, timeoutMs: o.timeoutMs }),
       o.signal,
       (line, g) => {
         const before = judge.current().status;

@@ -16,8 +16,9 @@
 
 import { X509Certificate } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
-import type { Accel, GuestArch, QemuFirmware, QemuMedium, QemuResult, QemuUserNetwork } from '../qemu.js';
-import { cleanLine, createScratchDisk, freeLoopbackPort, startGuest, tail, type Verdict, judgeLines } from './common.js';
+import type { QemuUserNetwork } from '../qemu.js';
+import { cleanLine, createScratchDisk, freeLoopbackPort, installerGuestOptions, judgeLines, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
+export type { ProfileBootOptions, ProfileResult } from './common.js';
 
 export const APID_PORT = 50000;
 
@@ -221,27 +222,6 @@ export async function checkApidCertificate(host: string, port: number, caPem: st
 // Boot
 // ------------------------------------------------------------------------------------------
 
-export interface ProfileBootOptions {
-  arch: GuestArch;
-  accel: Accel;
-  /** The cached real boot image. */
-  isoPath: string;
-  seedPath: string;
-  seedMedium: 'cdrom' | 'usb';
-  /** Install target the seed's config names, emulated by a sparse scratch disk. */
-  scratch: { kind: QemuMedium['kind']; bytes: number };
-  network?: QemuUserNetwork;
-  firmware?: QemuFirmware;
-  role: 'controlplane' | 'worker';
-  timeoutMs: number;
-  serialLog: string;
-  signal?: AbortSignal;
-  log: (line: string) => void;
-  memoryMiB?: number;
-  cpus?: number;
-  qemuBinary?: string;
-  killGraceMs?: number;
-}
 
 export interface TalosBootOptions extends ProfileBootOptions {
   /** The site OS CA (PEM); required to check apid on control planes. */
@@ -251,12 +231,6 @@ export interface TalosBootOptions extends ProfileBootOptions {
   apidRetryDelayMs?: number;
 }
 
-export interface ProfileResult {
-  ok: boolean;
-  message: string;
-  durationMs: number;
-  qemu?: QemuResult;
-}
 
 const HOSTFWD_CLASH = /hostfwd|host forwarding|Could not set up host forwarding/i;
 
@@ -285,23 +259,7 @@ async function bootTalosOnce(o: TalosBootOptions, port: number | undefined, t0: 
     port !== undefined ? { ...(o.network ?? {}), hostForwards: [{ hostPort: port, guestPort: APID_PORT }] } : o.network;
   try {
     const run = startGuest(
-      {
-        arch: o.arch,
-        accel: o.accel,
-        media: [
-          { path: o.isoPath, kind: 'cdrom', bootIndex: 0 },
-          { path: o.seedPath, kind: o.seedMedium },
-          { path: scratch.path, kind: o.scratch.kind, readOnly: false, bootIndex: 1 },
-        ],
-        network,
-        firmware: o.firmware,
-        memoryMiB: o.memoryMiB ?? 2048,
-        cpus: o.cpus ?? 2,
-        timeoutMs: Math.max(1, deadline - Date.now()),
-        serialLog: o.serialLog,
-        qemuBinary: o.qemuBinary,
-        killGraceMs: o.killGraceMs,
-      },
+      installerGuestOptions(o, scratch.path, { network: network, memoryMiB: 2048, timeoutMs: Math.max(1, deadline - Date.now()) }),
       o.signal,
       (line, g) => {
         const before = judge.current().status;
