@@ -12,7 +12,7 @@ import { CatalogueError, UsageError, type Diagnostic } from '../util/diagnostics
 import { mapLimit } from '../util/pool.js';
 import type { DigestInputs } from './inputs.js';
 import { runSiteJob, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
-import { defaultWorkers, runInWorkers } from './workers.js';
+import { defaultWorkers, WorkerPool } from './workers.js';
 
 export type { MediaKind } from './site.js';
 
@@ -72,6 +72,23 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const log = opts.log ?? (() => {});
   const env = opts.env ?? process.env;
   const media = opts.media ?? ['iso'];
+  // A fleet build starts its workers first: their start-up overlaps planning the catalogue.
+  const planned = opts.workers ?? (opts.all || opts.sites.length >= 16 ? defaultWorkers(Infinity) : 1);
+  const pool = planned > 1 ? new WorkerPool(planned) : undefined;
+  try {
+    return await buildWith(opts, pool, log, env, media);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function buildWith(
+  opts: BuildOptions,
+  pool: WorkerPool | undefined,
+  log: (line: string) => void,
+  env: NodeJS.ProcessEnv,
+  media: MediaKind[],
+): Promise<BuildResult> {
   const { catalogue, plans, overlays } = await planFleet(opts.catalogueDir);
   const selected = selectSites(plans, opts);
   const outDir = resolve(opts.outDir);
@@ -90,9 +107,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     digestInputs: { root: digestInputs.root, fileDigests: new Map(plan.inputFiles.flatMap((f) => (catalogue.fileDigests.has(f) ? [[f, catalogue.fileDigests.get(f)!]] : []))) },
   }));
   try {
-    const workers = opts.workers ?? defaultWorkers(jobs.length);
-    const outcomes = workers > 1
-      ? await runInWorkers(jobs, workers, log)
+    const outcomes = pool && jobs.length >= 16
+      ? await pool.run(jobs, log)
       : await mapLimit(jobs, SITE_CONCURRENCY, (job) => runSiteJob(job, overlays, log));
     for (const [i, o] of outcomes.entries()) {
       if (!o.ok) diagnostics.push(...o.diagnostics);

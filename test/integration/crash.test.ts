@@ -2,9 +2,10 @@
 // site directory in OUT is either the previous complete build or the new complete one, and the
 // next build clears what the killed one left behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../helpers/catalogue.js';
 import { staticChecks } from '../../src/verify/static.js';
@@ -42,4 +43,38 @@ describe.runIf(haveDist)('builds killed part-way', () => {
     expect(r.exitCode, r.all).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['lab-0001', 'plant-0031', 'store-0007', 'store-0412']); // nothing stale left
   }, 180_000);
+});
+
+describe.runIf(haveDist)('worker-thread fleet builds', () => {
+  it('produce the same bytes as in-process builds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeimg-workers-'));
+    try {
+      const cat = join(dir, 'catalogue');
+      cpSync(join(repoRoot, 'catalogue'), cat, { recursive: true });
+      cpSync(join(repoRoot, 'overlays'), join(dir, 'overlays'), { recursive: true });
+      for (let i = 0; i < 20; i++) {
+        const id = `store-9${String(i).padStart(3, '0')}`;
+        writeFileSync(join(cat, 'sites', `${id}.yaml`), `apiVersion: edgeimg.dev/v1alpha1\nkind: Site\nmetadata:\n  name: ${id}\nspec:\n  profile: store-ha3\n  subnet: 10.90.${i}.0/24\n`);
+      }
+      const trees: Record<string, string>[] = [];
+      for (const workers of ['1', '2']) {
+        const o = join(dir, `out-${workers}`);
+        const r = await execa(process.execPath, [bin, 'build', '--all', '--catalogue', cat, '--out', o, '--secrets', join(dir, 'secrets')], {
+          reject: false,
+          all: true,
+          env: { EDGEIMG_WORKERS: workers },
+        });
+        expect(r.exitCode, r.all).toBe(0);
+        const t: Record<string, string> = {};
+        for (const e of readdirSync(o, { recursive: true, withFileTypes: true })) {
+          if (e.isFile()) t[relative(o, join(e.parentPath, e.name))] = createHash('sha256').update(readFileSync(join(e.parentPath, e.name))).digest('hex');
+        }
+        trees.push(t);
+      }
+      expect(Object.keys(trees[0]!).length).toBeGreaterThan(24 * 4);
+      expect(trees[1]).toEqual(trees[0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

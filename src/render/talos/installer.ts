@@ -6,7 +6,20 @@ import { schematicId } from './schematic.js';
 
 export const IMAGE_FACTORY_HOST = 'factory.talos.dev';
 
+// A fleet has a handful of hardware classes and thousands of nodes: compute each schematic once.
+const idByCustomization = new Map<string, string>();
+
+function cachedSchematicId(factory: HardwarePlan['factory']): string {
+  const key = JSON.stringify(factory);
+  let id = idByCustomization.get(key);
+  if (id === undefined) {
+    id = schematicId(factory);
+    idByCustomization.set(key, id);
+  }
+  return id;
+}
+
 export function installerImage(site: SitePlan, hw: HardwarePlan): string {
   if (!site.talos) throw new Error(`site ${site.id}: not a Talos site`);
-  return `${IMAGE_FACTORY_HOST}/nocloud-installer/${schematicId(hw.factory)}:${site.talos.version}`;
+  return `${IMAGE_FACTORY_HOST}/nocloud-installer/${cachedSchematicId(hw.factory)}:${site.talos.version}`;
 }
