@@ -17,7 +17,7 @@ import { defaultWorkers, WorkerPool } from './workers.js';
 export type { MediaKind } from './site.js';
 
 const SITE_CONCURRENCY = 8;
-
+const STAGING_PREFIX = '.edgeimg-staging-';
 
 export interface BuildOptions {
   catalogueDir: string;
@@ -97,14 +97,18 @@ async function buildWith(
   await mkdir(staging, { recursive: true });
   const results: SiteResult[] = [];
   const diagnostics: Diagnostic[] = [];
-  const digestInputs: DigestInputs = { root: catalogue.root, fileDigests: catalogue.fileDigests };
+  // Each job carries only the digests of its own input files: jobs cross to worker threads.
+  const digestsOf = (plan: SitePlan): DigestInputs => ({
+    root: catalogue.root,
+    fileDigests: new Map(plan.inputFiles.flatMap((f) => (catalogue.fileDigests.has(f) ? [[f, catalogue.fileDigests.get(f)!]] : []))),
+  });
   const jobs: SiteJob[] = selected.map((plan) => ({
     plan,
     secretsDir: resolve(opts.secretsDir),
     stagingDir: join(staging, plan.id),
     media,
     env: { SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH },
-    digestInputs: { root: digestInputs.root, fileDigests: new Map(plan.inputFiles.flatMap((f) => (catalogue.fileDigests.has(f) ? [[f, catalogue.fileDigests.get(f)!]] : []))) },
+    digestInputs: digestsOf(plan),
   }));
   try {
     const outcomes = pool && jobs.length >= 16
@@ -121,8 +125,6 @@ async function buildWith(
   }
   return { sites: results };
 }
-
-const STAGING_PREFIX = '.edgeimg-staging-';
 
 /**
  * A build that crashed (or was killed) leaves its staging directory behind, never a partial
