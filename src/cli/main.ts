@@ -11,13 +11,16 @@ const USAGE = `Usage:
   edgeimg validate [--catalogue DIR] [--json]
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
                 [--secrets DIR] [--media iso,img] [--json]
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--junit FILE] [--json]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--timeout S]
+                [--junit FILE] [--json]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
   --out DIR         output directory (default ./out)
   --secrets DIR     site secrets directory, kept out of git (default ./secrets, or $EDGEIMG_SECRETS_DIR)
   --media LIST      seed media to bake per node: iso (default), img, or iso,img
+  --jobs N          QEMU boots at a time (default: number of cores)
+  --timeout S       hard limit per QEMU boot in seconds (default 120)
   --json            print one machine-readable result object on stdout
   --debug           show stack traces for unexpected errors
 Exit: 0 ok, 1 invalid catalogue or failed check, 2 usage error, 3 missing host tool or environment problem.`;
