@@ -177,3 +177,22 @@ export function installerGuestOptions(
     killGraceMs: o.killGraceMs,
   };
 }
+
+/**
+ * Serial-line handler for a streaming judge: stops the guest on the first failing verdict and
+ * calls `onPass` once, on the first passing one; later lines are ignored.
+ */
+export function onFirstVerdict(
+  judge: { push(line: string): Verdict; current(): Verdict },
+  log: (line: string) => void,
+  onPass: (run: GuestRun) => void,
+): (line: string, run: GuestRun) => void {
+  return (line, run) => {
+    const before = judge.current().status;
+    const v = judge.push(line);
+    if (before !== 'pending' || v.status === 'pending') return;
+    if (v.status === 'fail') return run.stop('fail');
+    log(v.reason);
+    onPass(run);
+  };
+}

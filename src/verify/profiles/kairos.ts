@@ -11,7 +11,7 @@
 // (state, recovery, oem; see docs/decisions-real-images.md) and a guest that rebooted by itself.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { cleanLine, createScratchDisk, installerGuestOptions, judgeLines, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
+import { cleanLine, createScratchDisk, installerGuestOptions, judgeLines, onFirstVerdict, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
 
 const KAIROS_PASS: ReadonlyArray<{ re: RegExp; why: string }> = [
   { re: /Installation completed, starting reboot/i, why: 'kairos-agent finished the auto-install and is rebooting' },
@@ -219,14 +219,9 @@ export async function bootKairos(o: KairosBootOptions): Promise<ProfileResult> {
     const run = startGuest(
       installerGuestOptions(o, scratch.path, { network: o.network, memoryMiB: 4096, timeoutMs: o.timeoutMs }),
       o.signal,
-      (line, g) => {
-        const before = judge.current().status;
-        const v = judge.push(line);
-        if (before !== 'pending' || v.status === 'pending') return;
-        if (v.status === 'fail') return g.stop('fail');
-        o.log(v.reason);
+      onFirstVerdict(judge, o.log, (g) => {
         graceTimer = setTimeout(() => g.stop('installed, no reboot'), o.rebootGraceMs ?? 120_000);
-      },
+      }),
     );
     const res = await run.done;
     if (graceTimer) clearTimeout(graceTimer);

@@ -17,7 +17,7 @@
 import { X509Certificate } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { QemuUserNetwork } from '../qemu.js';
-import { cleanLine, createScratchDisk, freeLoopbackPort, installerGuestOptions, judgeLines, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
+import { cleanLine, createScratchDisk, freeLoopbackPort, installerGuestOptions, judgeLines, onFirstVerdict, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
 export type { ProfileBootOptions, ProfileResult } from './common.js';
 
 export const APID_PORT = 50000;
@@ -261,12 +261,7 @@ async function bootTalosOnce(o: TalosBootOptions, port: number | undefined, t0: 
     const run = startGuest(
       installerGuestOptions(o, scratch.path, { network: network, memoryMiB: 2048, timeoutMs: Math.max(1, deadline - Date.now()) }),
       o.signal,
-      (line, g) => {
-        const before = judge.current().status;
-        const v = judge.push(line);
-        if (before !== 'pending' || v.status === 'pending') return;
-        if (v.status === 'fail') return g.stop('fail');
-        o.log(v.reason);
+      onFirstVerdict(judge, o.log, (g) => {
         if (port === undefined) return g.stop('pass');
         o.log(`checking apid's certificate via 127.0.0.1:${port}`);
         apid = checkApidCertificate('127.0.0.1', port, o.osCaPem!, Math.max(1, deadline - Date.now()), {
@@ -276,7 +271,7 @@ async function bootTalosOnce(o: TalosBootOptions, port: number | undefined, t0: 
           g.stop('apid checked');
           return r;
         });
-      },
+      }),
     );
     const res = await run.done;
     apidAbort.abort();
