@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
 import type { SitePlan } from '../catalogue/plan.js';
-import { CatalogueError, UsageError, type Diagnostic } from '../util/diagnostics.js';
+import { CatalogueError, formatDiagnostic, UsageError, type Diagnostic } from '../util/diagnostics.js';
 import { mapLimit } from '../util/pool.js';
 import type { DigestInputs } from './inputs.js';
 import { runSiteJob, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
@@ -31,6 +31,10 @@ export interface BuildOptions {
   /** Progress lines for humans (stderr in the CLI). Never receives secret values. */
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where catalogue warnings go (default: `log`). */
+  warn?: (d: Diagnostic) => void;
+  /** Catalogue warnings are errors. */
+  strict?: boolean;
   /** Build worker threads; default: one per core for fleet-sized builds, none for a few sites. */
   workers?: number;
 }
@@ -89,7 +93,8 @@ async function buildWith(
   env: NodeJS.ProcessEnv,
   media: MediaKind[],
 ): Promise<BuildResult> {
-  const { catalogue, plans, overlays } = await planFleet(opts.catalogueDir);
+  const { catalogue, plans, overlays, warnings } = await planFleet(opts.catalogueDir, { strict: opts.strict });
+  for (const w of warnings) (opts.warn ?? ((d: Diagnostic) => log(formatDiagnostic(d))))(w);
   const selected = selectSites(plans, opts);
   const outDir = resolve(opts.outDir);
   await removeStaleStaging(outDir);

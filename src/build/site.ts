@@ -90,7 +90,7 @@ async function buildSite(
   if (diagnostics.length > 0) return { diagnostics };
   if (plan.os === 'talos' && secrets.kind === 'talos') {
     const cps = plan.nodes.filter((n) => n.role === 'controlplane').map((n) => n.ip);
-    const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: cps, secrets });
+    const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: [], secrets });
     put('talosconfig', 'talosconfig', null, talosconfig, true);
   }
   const manifest: Manifest = {

@@ -1,4 +1,4 @@
-import { CatalogueError, type Diagnostic } from '../util/diagnostics.js';
+import { CatalogueError, sortDiagnostics, strictErrors, type Diagnostic } from '../util/diagnostics.js';
 import { loadCatalogue } from './load.js';
 import type { OverlayCache } from './overlays.js';
 import type { SitePlan } from './plan.js';
@@ -9,13 +9,21 @@ export interface FleetPlan {
   catalogue: Catalogue;
   plans: SitePlan[];
   overlays: OverlayCache;
+  /** Problems that do not stop a build unless `strict` is set (sorted). */
+  warnings: Diagnostic[];
+}
+
+export interface PlanOptions {
+  /** Warnings are errors. */
+  strict?: boolean;
 }
 
 /** Load, resolve and check the whole catalogue; throws CatalogueError listing every problem. */
-export async function planFleet(catalogueDir: string): Promise<FleetPlan> {
+export async function planFleet(catalogueDir: string, opts: PlanOptions = {}): Promise<FleetPlan> {
   const { catalogue, diagnostics } = await loadCatalogue(catalogueDir);
   const resolved = resolveCatalogue(catalogue);
   const all: Diagnostic[] = [...diagnostics, ...resolved.diagnostics];
+  if (opts.strict) all.push(...strictErrors(resolved.warnings));
   if (all.length > 0) throw new CatalogueError(all);
-  return { catalogue, plans: resolved.plans, overlays: resolved.overlays };
+  return { catalogue, plans: resolved.plans, overlays: resolved.overlays, warnings: opts.strict ? [] : sortDiagnostics(resolved.warnings) };
 }

@@ -18,12 +18,15 @@ export const SITE_MIRROR_REF = '${site.mirror}';
 export interface ResolveResult {
   plans: SitePlan[];
   diagnostics: Diagnostic[];
+  /** Suspicious but buildable (severity 'warning'); `--strict` makes them errors. */
+  warnings: Diagnostic[];
   overlays: OverlayCache;
 }
 
 interface Ctx {
   cat: Catalogue;
   diags: Diagnostic[];
+  warnings: Diagnostic[];
   overlays: OverlayCache;
   hardware: Map<string, HardwarePlan | null>;
   /** Every node resolved so far, including those of sites with other errors, for fleet-wide checks. */
@@ -38,16 +41,16 @@ function docAbs(doc: YamlDoc): string {
 
 /** Resolve every site in the catalogue (sorted by id) and run the fleet-wide checks. */
 export function resolveCatalogue(cat: Catalogue): ResolveResult {
-  const ctx: Ctx = { cat, diags: [], overlays: new OverlayCache(), hardware: new Map(), allNodes: [] };
+  const ctx: Ctx = { cat, diags: [], warnings: [], overlays: new OverlayCache(), hardware: new Map(), allNodes: [] };
   const plans: SitePlan[] = [];
-  if (!cat.fleet) return { plans, diagnostics: ctx.diags, overlays: ctx.overlays };
+  if (!cat.fleet) return { plans, diagnostics: ctx.diags, warnings: ctx.warnings, overlays: ctx.overlays };
   ctx.caBundle = loadCaBundle(ctx);
   for (const id of [...cat.sites.keys()].sort()) {
     const plan = resolveSite(ctx, cat.sites.get(id)!);
     if (plan) plans.push(plan);
   }
   checkFleetUniqueness(ctx.allNodes, ctx.diags);
-  return { plans, diagnostics: ctx.diags, overlays: ctx.overlays };
+  return { plans, diagnostics: ctx.diags, warnings: ctx.warnings, overlays: ctx.overlays };
 }
 
 function loadCaBundle(ctx: Ctx): { pem: string; file: string } | undefined {
@@ -91,7 +94,10 @@ function resolveHardware(ctx: Ctx, name: string, ref: { doc: YamlDoc; path: stri
     ctx.diags.push({ ...ref.doc.pos.value(ref.path), message: `unknown hardware class "${name}" (known: ${known})` });
     return undefined;
   }
-  if (!ctx.hardware.has(name)) ctx.hardware.set(name, hardwarePlan(entry));
+  if (!ctx.hardware.has(name)) {
+    ctx.hardware.set(name, hardwarePlan(entry));
+    ctx.warnings.push(...installDiskWarnings(entry));
+  }
   return ctx.hardware.get(name) ?? undefined;
 }
 
@@ -111,6 +117,22 @@ function hardwarePlan(entry: Entry<HardwareSpec>): HardwarePlan {
     ...(s.kairos?.baseImage ? { kairosBaseImage: s.kairos.baseImage } : {}),
     source: entry.doc.pos.value('/metadata/name'),
   };
+}
+
+/**
+ * `/dev/sdX` is whichever SCSI-class disk the kernel enumerates first, and a USB stick is one:
+ * with the boot or seed stick plugged in, the installer may be pointed at it.
+ */
+function installDiskWarnings(entry: Entry<HardwareSpec>): Diagnostic[] {
+  const path = entry.spec.installDisk.path;
+  if (path === undefined || !/^\/dev\/sd[a-z]+$/.test(path)) return [];
+  return [
+    {
+      ...entry.doc.pos.value('/spec/installDisk/path'),
+      severity: 'warning',
+      message: `hardware class ${entry.name}: install disk ${path} can name a USB stick (the boot or seed stick enumerates as /dev/sdX too); use a stable /dev/disk/by-path/... path or an installDisk selector`,
+    },
+  ];
 }
 
 function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
@@ -231,6 +253,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
       diags.push({ ...nodeWhere, message: `node "${n.name}" has no address: set address or offset` });
     }
     const ip = address(n.address, n.offset, pos(n.address !== undefined ? 'address' : 'offset'), `node ${n.name} address`);
+    if (hw) checkNicMatch(ctx, { os, nodeName: n.name, mac: n.mac, hw, where: nodeWhere });
     if (!hw || !n.role || ip === undefined || !subnet) continue;
     let hwOverlays = hwOverlayCache.get(hw.name);
     if (!hwOverlays) {
@@ -333,6 +356,32 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     source: sdoc.pos.value('/metadata/name'),
     inputFiles: [...inputFiles].sort(),
   };
+}
+
+/**
+ * Every node is addressed statically, so whatever reads the address must find the right NIC:
+ * - Talos' NoCloud parser and cloud-init match a NIC by name or MAC only (a driver or bus-path
+ *   selector is dropped, or applied to every port of that driver), so a class that picks its
+ *   NIC by selector needs each node's MAC;
+ * - installed Kairos boots with predictable interface names (kairos-init adds net.ifnames=1), so
+ *   a kernel name such as eth0 never exists there.
+ * See test/conformance/talos-network.test.ts and kairos-network.test.ts.
+ */
+function checkNicMatch(ctx: Ctx, a: { os: string; nodeName: string; mac: string | undefined; hw: HardwarePlan; where: SourcePos }): void {
+  if (a.mac !== undefined) return;
+  const nic = a.hw.nic;
+  if (nic.name === undefined) {
+    const how = Object.entries(nic.selector ?? {}).map(([k, v]) => `${k} ${v}`).join(', ');
+    ctx.diags.push({
+      ...a.where,
+      message: `node "${a.nodeName}" needs a mac: hardware class ${a.hw.name} selects its NIC by selector (${how}), but network-config readers (Talos NoCloud, cloud-init) match a NIC only by name or MAC, so the static address could land on no port or on every port of that driver`,
+    });
+  } else if (a.os === 'kairos' && /^eth\d+$/.test(nic.name)) {
+    ctx.diags.push({
+      ...a.where,
+      message: `node "${a.nodeName}" needs a mac: installed Kairos boots with predictable interface names (net.ifnames=1), so hardware class ${a.hw.name}'s NIC name "${nic.name}" never exists there; give the node's MAC, or name the NIC by its predictable name (e.g. enp1s0)`,
+    });
+  }
 }
 
 function resolveRegistries(ctx: Ctx, localMirror: string | undefined, site: Entry<SiteSpec>): RegistryPlan {

@@ -1,5 +1,5 @@
 import { build, parseShard, type MediaKind } from '../build/build.js';
-import { UsageError } from '../util/diagnostics.js';
+import { formatDiagnostic, UsageError } from '../util/diagnostics.js';
 import { EXIT, parse, type Io } from './main.js';
 
 export function parseMedia(text: string): MediaKind[] {
@@ -18,6 +18,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     out: { type: 'string', default: 'out' },
     secrets: { type: 'string', default: process.env.EDGEIMG_SECRETS_DIR ?? 'secrets' },
     media: { type: 'string', default: 'iso' },
+    strict: { type: 'boolean' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
@@ -31,6 +32,8 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     all: values.all,
     shard: values.shard ? parseShard(values.shard) : undefined,
     media: parseMedia(values.media!),
+    strict: values.strict,
+    warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
     log: (line) => io.err(`edgeimg: ${line}\n`),
   });
   const nodes = result.sites.reduce((n, s) => n + s.nodes.length, 0);

@@ -8,9 +8,9 @@ import { generator } from '../version.js';
 export const EXIT = { ok: 0, failed: 1, usage: 2, environment: 3 } as const;
 
 const USAGE = `Usage:
-  edgeimg validate [--catalogue DIR] [--json]
+  edgeimg validate [--catalogue DIR] [--strict] [--json]
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
-                [--secrets DIR] [--media iso,img] [--json]
+                [--secrets DIR] [--media iso,img] [--strict] [--json]
   edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--timeout S]
                 [--junit FILE] [--json]
 
@@ -19,6 +19,7 @@ Options:
   --out DIR         output directory (default ./out)
   --secrets DIR     site secrets directory, kept out of git (default ./secrets, or $EDGEIMG_SECRETS_DIR)
   --media LIST      seed media to bake per node: iso (default), img, or iso,img
+  --strict          treat catalogue warnings (e.g. an install disk that can name a USB stick) as errors
   --jobs N          QEMU boots at a time (default: number of cores)
   --timeout S       hard limit per QEMU boot in seconds (default 120)
   --json            print one machine-readable result object on stdout

@@ -15,19 +15,25 @@ export function renderMetaData(node: NodePlan, userData: string | Uint8Array): s
   return emitYaml({ 'instance-id': instanceId(userData), 'local-hostname': node.hostname }, { indent: 2 });
 }
 
-/** Network config version 2 (netplan dialect): static address, default route, resolvers. */
+/**
+ * Network config version 2 (netplan dialect): static address, default route, resolvers.
+ *
+ * The NIC is matched by MAC, or else by the interface name the hardware class gives. Talos'
+ * NoCloud parser knows only `match.name` and `match.macaddress` (and takes the link name from
+ * the `ethernets` key unless the MAC matches); cloud-init with a driver-only match puts the same
+ * address on every port of that driver. A class that selects its NIC by selector therefore needs
+ * the node's MAC, which `resolve` enforces (see test/conformance/talos-network.test.ts).
+ */
 export function renderNetworkConfig(site: SitePlan, node: NodePlan): string {
-  const match: Record<string, string> = {};
-  if (node.mac) match.macaddress = node.mac;
-  else if (node.hardware.nic.name) match.name = node.hardware.nic.name;
-  else if (node.hardware.nic.selector?.hardwareAddr) match.macaddress = node.hardware.nic.selector.hardwareAddr.toLowerCase();
-  else if (node.hardware.nic.selector?.driver) match.driver = node.hardware.nic.selector.driver;
+  let match: Record<string, string>;
+  if (node.mac) match = { macaddress: node.mac };
+  else if (node.hardware.nic.name) match = { name: node.hardware.nic.name };
+  else throw new Error(`internal error: node ${site.id}/${node.name} has neither a MAC nor a NIC name; resolve should have refused it`);
   const nameservers: Record<string, string[]> = {};
   if (site.network.dns.length > 0) nameservers.addresses = site.network.dns;
   if (site.network.searchDomains.length > 0) nameservers.search = site.network.searchDomains;
   const eth: Record<string, unknown> = {
-    ...(Object.keys(match).length > 0 ? { match } : {}),
-    ...(node.mac && node.hardware.nic.name ? { 'set-name': node.hardware.nic.name } : {}),
+    match,
     dhcp4: false,
     addresses: [`${node.ip}/${node.prefix}`],
     routes: [{ to: '0.0.0.0/0', via: site.network.gateway }],
@@ -36,7 +42,11 @@ export function renderNetworkConfig(site: SitePlan, node: NodePlan): string {
   return emitYaml({ version: 2, ethernets: { [primaryLinkId(node)]: eth } }, { indent: 2 });
 }
 
-/** Stable id for the primary link in network-config: the NIC name when known. */
+/**
+ * The `ethernets` key. Talos uses it as the link name when no MAC matches, so with a MAC it is
+ * a name no kernel gives ("primary"): a wrong MAC then configures nothing rather than some
+ * other port. Without a MAC it is the class's interface name.
+ */
 export function primaryLinkId(node: NodePlan): string {
-  return node.hardware.nic.name ?? 'primary';
+  return node.mac ? 'primary' : node.hardware.nic.name!;
 }

@@ -9,10 +9,17 @@ export interface SourcePos {
 
 export interface Diagnostic extends SourcePos {
   message: string;
+  /** Unset means error. Warnings fail only in strict mode (`--strict`), as Butane's do. */
+  severity?: 'warning';
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.message}`;
+  return `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`;
+}
+
+/** Strict mode: every warning becomes an error, its message saying why it fails. */
+export function strictErrors(warnings: readonly Diagnostic[]): Diagnostic[] {
+  return warnings.map(({ severity: _s, ...d }) => ({ ...d, message: `${d.message} (an error in strict mode)` }));
 }
 
 export function sortDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {

@@ -45,7 +45,7 @@ describe('example catalogue', () => {
     expect(byId['store-0412']!.cluster.endpoint).toBe('https://10.4.12.10:6443');
     expect(byId['store-0412']!.nodes[0]!.hardware).toMatchObject({ arch: 'amd64', firmware: 'uefi', disk: { path: '/dev/nvme0n1' } });
     expect(byId['store-0007']!.nodes).toHaveLength(1);
-    expect(byId['store-0007']!.nodes[0]!.hardware).toMatchObject({ firmware: 'bios', disk: { path: '/dev/sda' } });
+    expect(byId['store-0007']!.nodes[0]!.hardware).toMatchObject({ firmware: 'bios', disk: { selector: { busPath: '/pci0000:00/0000:00:1f.2/*' } } });
     expect(byId['store-0007']!.cluster.allowSchedulingOnControlPlanes).toBe(true);
     expect(byId['plant-0031']!.kairos!.provider).toBe('k3s');
     expect(byId['plant-0031']!.nodes.map((n) => n.role)).toEqual(['controlplane', 'worker', 'worker']);
@@ -121,7 +121,9 @@ describe('broken catalogues fail with FILE:LINE:COL', () => {
   it('reports duplicate node names, MACs and addresses across the fleet', async () => {
     copy = copyCatalogue();
     copy.edit('catalogue/sites/store-0412.yaml', (t) => t.replace('{ name: cp-3, mac: "52:54:00:04:12:13" }', '{ name: cp-3, mac: "52:54:00:04:12:13" }\n    - { name: cp-3, role: worker, offset: 40 }'));
-    copy.edit('catalogue/sites/store-0007.yaml', (t) => t.replace('subnet: 10.0.7.0/24', 'subnet: 10.4.12.0/24\n  nodes:\n    - { name: cp-1, mac: "52:54:00:04:12:12", hostname: store-0412-cp-3 }'));
+    copy.edit('catalogue/sites/store-0007.yaml', (t) =>
+      t.replace('subnet: 10.0.7.0/24', 'subnet: 10.4.12.0/24').replace('{ name: cp-1, mac: "00:e0:4c:00:07:11" }', '{ name: cp-1, mac: "52:54:00:04:12:12", hostname: store-0412-cp-3 }'),
+    );
     const diags = await errorsOf(copy);
     expectError(diags, 'sites/store-0412.yaml', locate(copy, 'catalogue/sites/store-0412.yaml', 'role: worker, offset: 40').line, /duplicate node name "cp-3"/);
     // sites resolve in id order, so store-0412 is the second holder; the message points at both

@@ -242,7 +242,7 @@ describe('Talos 1.14 document model', () => {
       apiVersion: 'v1alpha1',
       kind: 'UnattendedInstallConfig',
       installer: { image: installerImage(talosSite114, nucAmd64) },
-      provisioning: { diskSelector: { match: 'disk.dev_path == "/dev/nvme0n1"' }, wipe: false },
+      provisioning: { diskSelector: { match: 'disk.transport != "" && !disk.readonly && !disk.cdrom && (disk.dev_path == "/dev/nvme0n1")' }, wipe: false },
     });
   });
 
@@ -297,7 +297,7 @@ describe('hardware variants', () => {
     const docs = renderTalosDocuments(site, site.nodes[2]!, secrets);
     expect(only(docs, 'LinkAliasConfig').selector.match).toBe('glob("52:54:00:aa:bb:cc", mac(link.hardware_addr)) && glob("0000:00:1f.6", link.bus_path)');
     expect(only(docs, 'UnattendedInstallConfig').provisioning.diskSelector.match).toBe(
-      'disk.model.matches("^WDC.*$") && disk.size >= 100u * GB && !disk.rotational',
+      'disk.transport != "" && !disk.readonly && !disk.cdrom && (disk.model.matches("^WDC.*$") && disk.size >= 100u * GB && !disk.rotational)',
     );
   });
 

@@ -105,12 +105,20 @@ export const kubeAuthorizerConfigs = controlPlaneOnly(() => [
   typedDocument('KubeAuthorizerConfig', { name: 'rbac', type: 'RBAC' }),
 ]);
 
+/**
+ * Talos names the secretbox key `key2` when it writes the encryption configuration from
+ * v1alpha1 `cluster.secretboxEncryptionSecret` (1.13, k8stemplates apiserver encryption
+ * config); a 1.14 document that named it differently could not decrypt Secrets that a 1.13
+ * control plane wrote. See test/conformance/talos-etcd-encryption.test.ts.
+ */
+export const SECRETBOX_KEY_NAME = 'key2';
+
 export const kubeEtcdEncryptionConfig = controlPlaneOnly((ctx) =>
   one('KubeEtcdEncryptionConfig', {
     config: {
       resources: [
         {
-          providers: [{ secretbox: { keys: [{ name: 'key1', secret: ctx.secrets.secretboxEncryptionSecret }] } }],
+          providers: [{ secretbox: { keys: [{ name: SECRETBOX_KEY_NAME, secret: ctx.secrets.secretboxEncryptionSecret }] } }],
           resources: ['secrets'],
         },
       ],

@@ -36,8 +36,20 @@ const TYPE_CEL: Record<NonNullable<NonNullable<DiskPlan['selector']>['type']>, s
   sd: 'disk.transport == "mmc"',
 };
 
-/** CEL (disk locator) for the install disk: the path exactly as `talosctl gen config` writes it, or the selector. */
+/**
+ * The guards Talos 1.13 adds itself to every v1alpha1 install-disk selector
+ * (InstallConfig.DiskMatchExpression): a disk with a transport (no DM devices), writable, and
+ * not a CD-ROM. 1.14's UnattendedInstallConfig takes the first disk its expression matches
+ * with no such filter, so they are spelled out; otherwise the boot or seed CD-ROM could win.
+ */
+export const INSTALL_DISK_GUARDS = ['disk.transport != ""', '!disk.readonly', '!disk.cdrom'] as const;
+
+/** CEL (disk locator) for the install disk: the guards, then the path or the selector. */
 export function installDiskCel(disk: DiskPlan): string {
+  return [...INSTALL_DISK_GUARDS, `(${installDiskTarget(disk)})`].join(' && ');
+}
+
+function installDiskTarget(disk: DiskPlan): string {
   if (disk.path) return `disk.dev_path == ${celString(disk.path)}`;
   const sel = disk.selector;
   const terms: string[] = [];
