@@ -7,12 +7,13 @@
 
 import { execa } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { buildSeedImg, buildSeedIso, seedFileList, type SeedFiles } from '../src/media/index.js';
+import { buildSeedImg, buildSeedIso, seedFileList, writeSparseFileSync, type SeedFiles } from '../src/media/index.js';
+import { sha256Hex } from '../src/util/fsx.js';
 
 export interface SeedCompareResult {
   seeds: number;
@@ -20,8 +21,14 @@ export interface SeedCompareResult {
   oursIsoMs: number;
   /** buildSeedIso + writing seed.iso to disk (what the CLI does). */
   oursIsoWriteMs: number;
-  /** buildSeedImg (FAT), in memory. */
+  /** buildSeedImg (FAT32, 33 MiB), in memory. */
   oursImgMs: number;
+  /** buildSeedImg + sha256 over the whole image + sparse write of seed.img (what the build does). */
+  oursImgWriteMs: number;
+  /** Logical size of one seed.img. */
+  imgBytes: number;
+  /** Space one sparsely written seed.img takes on the bench's temporary filesystem (st_blocks * 512). */
+  imgDiskBytes: number;
   /** cloud-localds seed.iso user-data meta-data --network-config=... (genisoimage inside). */
   cloudLocaldsMs?: number;
   /** xorriso -as mkisofs -J -R -V cidata. */
@@ -72,7 +79,14 @@ export async function compareSeedTools(samples: SeedFiles[], runs = Math.max(20,
     // written as the build writes it: one synchronous create+write per seed
     const oursIsoWriteMs = await timeEach(runs, (i) => writeFileSync(join(dir, `ours-${i}.iso`), buildSeedIso(sample(i), epoch), { flag: 'wx', mode: 0o600 }));
     const oursImgMs = await timeEach(runs, (i) => void buildSeedImg(sample(i), epoch));
-    const result: SeedCompareResult = { seeds: runs, oursIsoMs, oursIsoWriteMs, oursImgMs };
+    // as the build writes it: manifest sha256 over the full image, then a sparse write
+    const oursImgWriteMs = await timeEach(runs, (i) => {
+      const img = buildSeedImg(sample(i), epoch);
+      sha256Hex(img);
+      writeSparseFileSync(join(dir, `ours-${i}.img`), img, { flag: 'wx', mode: 0o600 });
+    });
+    const st = statSync(join(dir, 'ours-0.img'));
+    const result: SeedCompareResult = { seeds: runs, oursIsoMs, oursIsoWriteMs, oursImgMs, oursImgWriteMs, imgBytes: st.size, imgDiskBytes: st.blocks * 512 };
 
     if (await has('cloud-localds')) {
       result.cloudLocaldsMs = await timeEach(runs, async (i) => {
@@ -122,7 +136,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(`seeds per method: ${r.seeds}`);
   console.log(`ours  buildSeedIso (memory)      ${fmt(r.oursIsoMs)}`);
   console.log(`ours  buildSeedIso + write file  ${fmt(r.oursIsoWriteMs)}`);
-  console.log(`ours  buildSeedImg (FAT, memory) ${fmt(r.oursImgMs)}`);
+  console.log(`ours  buildSeedImg (FAT32, memory) ${fmt(r.oursImgMs)}`);
+  console.log(`ours  buildSeedImg + sha256 + sparse write  ${fmt(r.oursImgWriteMs)}`);
+  console.log(`seed.img: ${r.imgBytes} bytes logical, ${r.imgDiskBytes} bytes on disk (sparse)`);
   console.log(`cloud-localds                    ${fmt(r.cloudLocaldsMs)}`);
   console.log(`xorriso -as mkisofs -J -R        ${fmt(r.xorrisoMs)}`);
   console.log(`genisoimage -J -R                ${fmt(r.genisoimageMs)}`);

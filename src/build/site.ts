@@ -12,6 +12,7 @@ import { loadOrCreateSiteSecrets, renderTalosconfig } from '../secrets/index.js'
 import type { SiteSecrets } from '../secrets/types.js';
 import { renderNode } from '../render/node.js';
 import { buildSeedImg, buildSeedIso, resolveEpoch } from '../media/seed.js';
+import { writeSparseFileSync } from '../media/sparse.js';
 import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { generator } from '../version.js';
 import { inputDigest, type DigestInputs } from './inputs.js';
@@ -62,12 +63,16 @@ async function buildSite(
   const artifacts: ManifestArtifact[] = [];
   const diagnostics: Diagnostic[] = [];
   mkdirSync(join(dir, 'nodes'), { recursive: true, mode: 0o700 });
-  const put = (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean): void => {
+  const put = (rel: string, kind: ManifestArtifact['kind'], node: string | null, data: string | Uint8Array, secret: boolean, sparse = false): void => {
     const path = join(dir, rel);
     // fresh files in a fresh staging tree: the creation mode applies (a umask can only tighten it)
     // Synchronous on purpose: tens of thousands of small files, and a thread-pool round trip per
     // open/write/close cost more than the writes themselves (measured: ~2x slower async).
-    writeFileSync(path, data, { mode: secret ? 0o600 : 0o644, flag: 'wx' });
+    const options = { mode: secret ? 0o600 : 0o644, flag: 'wx' } as const;
+    // seed.img is a 33 MiB FAT32 image of mostly zeros: written with holes; the sha256 and
+    // size in the manifest are still those of the full image
+    if (sparse && typeof data !== 'string') writeSparseFileSync(path, data, options);
+    else writeFileSync(path, data, options);
     artifacts.push(artifactOf(rel, kind, node, data, secret));
   };
   for (const node of plan.nodes) {
@@ -85,7 +90,7 @@ async function buildSite(
     put(`${nodeDir}/network-config`, 'network-config', node.name, networkConfig, false);
     const files = { userData, metaData, networkConfig };
     if (media.includes('iso')) put(`${nodeDir}/seed.iso`, 'seed-iso', node.name, buildSeedIso(files, epoch), true);
-    if (media.includes('img')) put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true);
+    if (media.includes('img')) put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true, true);
   }
   if (diagnostics.length > 0) return { diagnostics };
   if (plan.os === 'talos' && secrets.kind === 'talos') {

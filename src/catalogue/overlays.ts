@@ -63,7 +63,10 @@ export class OverlayCache {
       return { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
     }
     const display = displayPath(abs);
-    const parsed = parseYaml(display, text.toString('utf8'));
+    let parsed = parseYaml(display, text.toString('utf8'));
+    // A Kairos overlay's values end up in a cloud-config that yip decodes as YAML 1.1
+    // (gopkg.in/yaml.v2): `permissions: 0644` there is octal, so read it the way yip will.
+    if ((parsed.docs[0]?.value as { os?: unknown } | undefined)?.os === 'kairos') parsed = parseYaml(display, text.toString('utf8'), { version: '1.1' });
     const diagnostics = [...parsed.diagnostics];
     let overlay: OverlayFile | undefined;
     if (parsed.docs.length !== 1 && diagnostics.length === 0) {

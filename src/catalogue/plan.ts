@@ -83,8 +83,13 @@ export interface KairosTarget {
 }
 
 export interface RegistryPlan {
-  /** Upstream registry host (e.g. docker.io) to ordered endpoint URLs. Keys sorted. */
-  mirrors: Array<{ registry: string; endpoints: string[] }>;
+  /**
+   * Upstream registry host (e.g. docker.io) to ordered endpoint URLs. Keys sorted. With
+   * `fallback` (the default) the runtime tries the upstream itself after the endpoints, so an
+   * explicit trailing upstream endpoint is dropped; `fallback: false` keeps the list as written
+   * and tells the runtime not to fall back.
+   */
+  mirrors: Array<{ registry: string; endpoints: string[]; fallback: boolean }>;
   /** PEM bundle trusted for the mirror endpoints; empty when none is configured. */
   caBundle: string;
   /** Hosts (host[:port]) that the CA bundle applies to: every endpoint host, sorted. */

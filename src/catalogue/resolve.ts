@@ -391,8 +391,12 @@ function resolveRegistries(ctx: Ctx, localMirror: string | undefined, site: Entr
   const spec = fleet.spec.registries?.mirrors ?? {};
   for (const registry of Object.keys(spec).sort()) {
     const endpoints: string[] = [];
-    spec[registry]!.forEach((ep, i) => {
-      const where = fleet.doc.pos.value(`/spec/registries/mirrors/${registry.replace(/~/g, '~0').replace(/\//g, '~1')}/${i}`);
+    const entry = spec[registry]!;
+    const list = Array.isArray(entry) ? entry : entry.endpoints;
+    const fallback = Array.isArray(entry) ? true : entry.fallback !== false;
+    const base = `/spec/registries/mirrors/${registry.replace(/~/g, '~0').replace(/\//g, '~1')}${Array.isArray(entry) ? '' : '/endpoints'}`;
+    list.forEach((ep, i) => {
+      const where = fleet.doc.pos.value(`${base}/${i}`);
       if (ep === SITE_MIRROR_REF) {
         if (!localMirror) {
           ctx.diags.push({ ...site.doc.pos.value('/metadata/name'), message: `site ${site.name} has no local mirror, but ${displayPath(docAbs(fleet.doc))}:${where.line} uses ${SITE_MIRROR_REF}` });
@@ -414,10 +418,26 @@ function resolveRegistries(ctx: Ctx, localMirror: string | undefined, site: Entr
       }
       endpoints.push(ep);
     });
-    if (endpoints.length > 0) mirrors.push({ registry, endpoints });
+    // containerd (and Talos, k3s, k0s through it) falls back to the upstream registry after the
+    // listed endpoints unless told not to, so an explicit upstream at the end is redundant.
+    if (fallback) while (endpoints.length > 1 && isUpstreamEndpoint(registry, endpoints[endpoints.length - 1]!)) endpoints.pop();
+    if (endpoints.length > 0) mirrors.push({ registry, endpoints, fallback });
   }
   const caBundle = ctx.caBundle?.pem ?? '';
   return { mirrors, caBundle, tlsHosts: caBundle ? [...tlsHosts].sort() : [] };
+}
+
+/** Whether `endpoint` is the registry itself (docker.io is served from registry-1.docker.io). */
+export function isUpstreamEndpoint(registry: string, endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'https:' || (url.pathname !== '/' && url.pathname !== '/v2' && url.pathname !== '/v2/')) return false;
+  const hosts = registry === 'docker.io' ? ['docker.io', 'registry-1.docker.io', 'index.docker.io'] : [registry];
+  return hosts.includes(url.host);
 }
 
 /** Hostnames, MACs and addresses must be unique across the whole fleet. */

@@ -23,7 +23,7 @@ export interface FleetSpec {
   cluster?: { podCidrs?: string[]; serviceCidrs?: string[] };
   dns?: { servers?: string[]; searchDomains?: string[] };
   ntp?: string[];
-  registries?: { mirrors?: Record<string, string[]>; caBundle?: string };
+  registries?: { mirrors?: Record<string, string[] | { endpoints: string[]; fallback?: boolean }>; caBundle?: string };
   sshKeys?: string[];
   overlays?: string[];
 }

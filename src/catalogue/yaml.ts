@@ -21,6 +21,10 @@ export class PositionIndex {
   value(path: string): SourcePos {
     return this.lookup(path, this.values) ?? this.docStart;
   }
+  /** Every path that has a key position, in document order. */
+  keyPaths(): string[] {
+    return [...this.keys.keys()];
+  }
   /** Position of the key at `path` (useful for unknown-key errors), falling back to its value. */
   key(path: string): SourcePos {
     return this.keys.get(path) ?? this.value(path);
@@ -54,7 +58,11 @@ export function escapePointer(seg: string | number): string {
   return String(seg).replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-export function parseYaml(file: string, text: string): YamlLoadResult {
+/**
+ * `version: '1.1'` reads scalars as YAML 1.1 readers do (0644 is octal 420, `on` is true): for
+ * text destined for Kairos/yip, which decodes with gopkg.in/yaml.v2.
+ */
+export function parseYaml(file: string, text: string, opts: { version?: '1.1' | '1.2' } = {}): YamlLoadResult {
   const lc = new LineCounter();
   const diagnostics: Diagnostic[] = [];
   const at = (offset: number): SourcePos => {
@@ -62,7 +70,7 @@ export function parseYaml(file: string, text: string): YamlLoadResult {
     return { file, line, col };
   };
   const docs: YamlDoc[] = [];
-  const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
+  const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true, version: opts.version ?? '1.2' });
   const list = Array.isArray(parsed) ? parsed : [parsed];
   for (const doc of list) {
     const errs = [...doc.errors];

@@ -7,7 +7,10 @@ import { CatalogueError, type Diagnostic } from '../util/diagnostics.js';
 import type { KairosSecrets, SiteSecrets, TalosSecrets } from '../secrets/types.js';
 import { renderTalosDocuments, serializeTalosConfig, validateTalosDocuments, type TalosDocument } from './talos/index.js';
 import { renderKairosCloudConfig, serializeCloudConfig } from './kairos/index.js';
-import { applyOverlays, type Doc, type DocumentSet } from './overlays.js';
+import { applyOverlayPatch, applyOverlays, type Doc, type DocumentSet } from './overlays.js';
+import { validateKairosConfig, type KairosConfigError } from './kairos/strict.js';
+import type { OverlayFile, OverlayPatch } from '../catalogue/overlays.js';
+import type { SourcePos } from '../util/diagnostics.js';
 import { renderMetaData, renderNetworkConfig } from './nocloud.js';
 
 export interface RenderedNode {
@@ -76,13 +79,65 @@ function renderTalosUserData(site: SitePlan, node: NodePlan, secrets: TalosSecre
   throw new Error('internal error: Talos validation failed but no single overlay was at fault');
 }
 
+function kairosSet(config: Doc): DocumentSet {
+  return { docs: [config], select: (all, sel) => (sel === undefined ? all[0] : undefined) };
+}
+
+/**
+ * Overlays are applied, then the result must pass our strict Kairos schema. When it does not,
+ * the patches are replayed one at a time on a fresh rendering to name the patch (file and line)
+ * that introduced each error.
+ */
 function renderKairosUserData(site: SitePlan, node: NodePlan, secrets: KairosSecrets, overlays: OverlayCache): string | Diagnostic[] {
   const config = renderKairosCloudConfig(site, node, secrets) as Doc;
-  const set: DocumentSet = {
-    docs: [config],
-    select: (all, sel) => (sel === undefined ? all[0] : undefined),
-  };
-  const patchDiags = applyOverlays(set, node.overlays, overlays);
+  const patchDiags = applyOverlays(kairosSet(config), node.overlays, overlays);
   if (patchDiags.length > 0) return patchDiags;
-  return serializeCloudConfig(config);
+  if (validateKairosConfig(config, site, node).length === 0) return serializeCloudConfig(config);
+
+  const replay = renderKairosCloudConfig(site, node, secrets) as Doc;
+  const base = validateKairosConfig(replay, site, node);
+  if (base.length > 0) {
+    throw new Error(`internal error: rendered Kairos config for ${site.id}/${node.name} fails the strict schema: ${base[0]!.path}: ${base[0]!.message}`);
+  }
+  const seen = new Set<string>();
+  const diags: Diagnostic[] = [];
+  for (const ref of node.overlays) {
+    const overlay = overlays.get(ref.path);
+    if (!overlay) continue;
+    overlay.patches.forEach((patch, i) => {
+      applyOverlayPatch(kairosSet(replay), patch);
+      for (const e of validateKairosConfig(replay, site, node)) {
+        const key = `${e.path}|${e.message}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        diags.push({ ...locatePatchError(overlay, i, patch, e), message: `overlay ${ref.display} breaks the Kairos cloud-config of node ${site.id}/${node.name}: ${e.message}` });
+      }
+    });
+  }
+  if (diags.length === 0) throw new Error('internal error: Kairos validation failed but no overlay patch was at fault');
+  return diags;
+}
+
+/**
+ * Where in the overlay file an error in the patched config comes from: the same key under the
+ * patch's `merge` (or under `value` below its `path`), matching array positions loosely since
+ * merged lists are appended; else the patch itself.
+ */
+function locatePatchError(overlay: OverlayFile, i: number, patch: OverlayPatch, e: KairosConfigError): SourcePos {
+  const pos = overlay.doc.pos;
+  const root = patch.merge !== undefined ? `/patches/${i}/merge` : `/patches/${i}/value`;
+  const rel = patch.merge !== undefined ? e.path : patch.path !== undefined && e.path.startsWith(patch.path) ? e.path.slice(patch.path.length) : undefined;
+  if (rel !== undefined) {
+    const loose = (p: string): string => p.replace(/\/\d+(?=\/|$)/g, '/#');
+    const want = loose(rel);
+    // the deepest key of the patch whose loose path is a prefix of the error's
+    let best: string | undefined;
+    for (const k of pos.keyPaths()) {
+      if (!k.startsWith(`${root}/`)) continue;
+      const lk = loose(k.slice(root.length));
+      if ((want === lk || want.startsWith(`${lk}/`)) && (best === undefined || k.length > best.length)) best = k;
+    }
+    if (best !== undefined) return pos.key(best);
+  }
+  return pos.value(`/patches/${i}`);
 }

@@ -30,6 +30,11 @@ export function applyOverlays(set: DocumentSet, refs: OverlayRef[], cache: Overl
   return diags;
 }
 
+/** Apply one patch of an overlay (for finding which patch broke a document); returns its failure. */
+export function applyOverlayPatch(set: DocumentSet, patch: OverlayPatch): string | undefined {
+  return applyPatch(set, patch);
+}
+
 function applyPatch(set: DocumentSet, patch: OverlayPatch): string | undefined {
   let target = set.select(set.docs, patch.document);
   if (!target) {

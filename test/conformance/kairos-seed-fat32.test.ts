@@ -37,8 +37,10 @@
 //   attribute & 0x08 as a volume label. Label() returns the LAST volume-label entry's name and
 //   extension with trailing spaces removed, or "" when there is none. The BPB label
 //   (BS_VolLab) is NOT used.
-//   (yip v1.16.5's own go.mod requires go-diskfs v1.5.2; GetFilesystem and fat32.Read are the
-//   same there, and Kairos builds resolve v1.7.0.)
+// * Versions: yip v1.16.5's own go.mod requires go-diskfs v1.5.2; kairos-io/kairos-agent
+//   v2.24.2's go.mod requires yip v1.16.5 together with go-diskfs v1.7.0, so Go's minimal version
+//   selection builds yip against v1.7.0. GetFilesystem and fat32.Read behave the same in v1.5.2.
+//   (kairos-agent moved to go-diskfs v1.9.1, which has FAT12/16 readers, only in v2.27.1.)
 //
 // Also required, for the technician's laptop: the Microsoft FAT specification decides the FAT
 // type by cluster count alone, and a volume is FAT32 only with >= 65525 clusters.

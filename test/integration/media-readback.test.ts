@@ -1,11 +1,12 @@
 // Seed media read back by independent implementations: isoinfo (cdrkit), xorriso
-// (libisofs), bsdtar (libarchive), blkid (util-linux), mtools and fsck.fat (dosfstools).
+// (libisofs), bsdtar (libarchive), blkid (util-linux), mtools, fsck.fat (dosfstools) and
+// file(1). The FAT images are written sparsely, as the build writes seed.img.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSeedImg, buildSeedIso, writeFatImage, writeIso9660 } from '../../src/media/index.js';
+import { buildSeedImg, buildSeedIso, readFatImage, writeFatImage, writeIso9660, writeSparseFileSync } from '../../src/media/index.js';
 import { requireTool, toolPath } from '../helpers/tools.js';
 
 const EPOCH = 1700000000;
@@ -39,6 +40,8 @@ const has = {
   mdir: requireTool('mdir'),
   mcopy: requireTool('mcopy'),
   fsck: requireTool('fsck.fat'),
+  mkfs: requireTool('mkfs.fat'),
+  file: toolPath('file') !== undefined, // optional: file(1) is not on every machine
 };
 
 let dir = '';
@@ -54,9 +57,9 @@ beforeAll(async () => {
   mixedIsoPath = join(dir, 'mixed.iso');
   mixedImgPath = join(dir, 'mixed.img');
   await writeFile(isoPath, buildSeedIso(seed, EPOCH));
-  await writeFile(imgPath, buildSeedImg(seed, EPOCH));
+  writeSparseFileSync(imgPath, buildSeedImg(seed, EPOCH));
   await writeFile(mixedIsoPath, writeIso9660(mixed, { volumeId: 'MIXED', epochSeconds: EPOCH }));
-  await writeFile(mixedImgPath, writeFatImage(mixed, { label: 'MIXED', epochSeconds: EPOCH }));
+  writeSparseFileSync(mixedImgPath, writeFatImage(mixed, { label: 'MIXED', epochSeconds: EPOCH }));
 });
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -178,13 +181,26 @@ describe('seed ISO read back by independent readers', () => {
 });
 
 describe('seed FAT image read back by independent readers', () => {
-  it.skipIf(!has.blkid)('blkid -p: LABEL=CIDATA TYPE=vfat, boot-sector label too', async () => {
+  it.skipIf(!has.blkid)('blkid -p: TYPE=vfat VERSION=FAT32 LABEL=CIDATA, boot-sector label too', async () => {
     const tags = parseExport(await run('blkid', ['-p', '-o', 'export', imgPath]));
     expect(tags['TYPE']).toBe('vfat');
-    expect(tags['LABEL']).toBe('CIDATA');
+    expect(tags['VERSION']).toBe('FAT32');
+    expect(tags['LABEL']).toBe('CIDATA'); // from the root-directory volume-label entry
     expect(tags['LABEL_FATBOOT']).toBe('CIDATA');
-    expect(tags['VERSION']).toBe('FAT12');
     expect(tags['UUID']).toMatch(/^[0-9A-F]{4}-[0-9A-F]{4}$/);
+    expect(tags['BLOCK_SIZE']).toBe('512');
+  });
+
+  it.skipIf(!has.blkid)('blkid really reads LABEL from the root directory (so LABEL=CIDATA covers the entry)', async () => {
+    const img = Buffer.from(buildSeedImg(seed, EPOCH));
+    const root = (img.readUInt16LE(14) + img[16]! * img.readUInt32LE(36)) * 512; // cluster 2
+    expect(img.subarray(root, root + 11).toString('latin1')).toBe('CIDATA     ');
+    img.write('X', root, 'latin1');
+    const patched = join(dir, 'patched.img');
+    await writeFile(patched, img);
+    const tags = parseExport(await run('blkid', ['-p', '-o', 'export', patched]));
+    expect(tags['LABEL']).toBe('XIDATA');
+    expect(tags['LABEL_FATBOOT']).toBe('CIDATA');
   });
 
   it.skipIf(!has.mdir)('mdir lists the long names and the label', async () => {
@@ -210,11 +226,44 @@ describe('seed FAT image read back by independent readers', () => {
     }
   });
 
-  it.skipIf(!has.fsck)('fsck.fat -n finds nothing to fix', async () => {
+  it.skipIf(!has.fsck)('fsck.fat -n: FAT32 with >= 65525 clusters, clean, no warnings', async () => {
     for (const img of [imgPath, mixedImgPath]) {
-      const r = await execa(toolPath('fsck.fat')!, ['-n', img], { reject: false, all: true });
+      const v = await execa(toolPath('fsck.fat')!, ['-n', '-v', img], { reject: false, all: true, env: { LC_ALL: 'C' } });
+      expect(v.exitCode, v.all).toBe(0);
+      expect(v.all).toMatch(/2 FATs, 32 bit entries/);
+      expect(v.all).toMatch(/Root directory start at cluster 2/);
+      const clusters = Number(/(\d+) data clusters/.exec(v.all ?? '')?.[1]);
+      expect(clusters).toBeGreaterThanOrEqual(65525);
+      // without -v, fsck.fat prints only its banner and the summary line when all is well
+      const r = await execa(toolPath('fsck.fat')!, ['-n', img], { reject: false, all: true, env: { LC_ALL: 'C' } });
       expect(r.exitCode, r.all).toBe(0);
-      expect(r.all).not.toMatch(/differ|Free cluster summary|Dirty bit|wrong|invalid|bad/i);
+      const lines = (r.all ?? '').split('\n').filter(Boolean);
+      expect(lines[0]).toMatch(/^fsck\.fat \d/);
+      expect(lines.slice(1), r.all).toEqual([expect.stringMatching(/^.*: \d+ files, \d+\/\d+ clusters$/)]);
+      expect(r.all).not.toMatch(/warning|differ|Free cluster summary|Dirty bit|wrong|invalid|bad|FSINFO|backup|Label/i);
+    }
+  });
+
+  it.skipIf(!has.file)('file(1) says FAT (32 bit) and shows the label', async () => {
+    const out = await run('file', ['-b', imgPath]);
+    expect(out).toMatch(/FAT \(32 bit\)/);
+    expect(out).toMatch(/label: "CIDATA {5}"/);
+  });
+
+  it.skipIf(!has.mkfs || !has.mcopy)('our reader still reads FAT12 and FAT16 volumes made by mkfs.fat + mcopy', async () => {
+    for (const [bits, kib] of [
+      [12, 1024],
+      [16, 20_000],
+    ] as const) {
+      const path = join(dir, `old-fat${bits}.img`);
+      await execa(toolPath('mkfs.fat')!, ['-F', String(bits), '-n', 'CIDATA', '-i', '12345678', '-C', path, String(kib)]);
+      const src = join(dir, `user-data-${bits}`);
+      await writeFile(src, seed.userData);
+      await execa(toolPath('mcopy')!, ['-i', path, src, '::user-data'], { env: { LC_ALL: 'C', MTOOLS_SKIP_CHECK: '1' } });
+      const r = readFatImage(await readFile(path));
+      expect(r.fatType).toBe(bits);
+      expect(r.label).toBe('CIDATA');
+      expect(r.files.map((f) => [f.name, Buffer.from(f.data).toString()])).toEqual([['user-data', seed.userData]]);
     }
   });
 });

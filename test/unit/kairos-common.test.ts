@@ -3,7 +3,7 @@ import type { NodePlan, SitePlan } from '../../src/catalogue/plan.js';
 import { renderKairosCloudConfig } from '../../src/render/kairos/index.js';
 import { prefixToNetmask } from '../../src/render/kairos/network.js';
 import { CatalogueError } from '../../src/util/diagnostics.js';
-import { kairosSecrets, renderCloudConfig, stageFile, stageSteps, type RenderedCloudConfig } from '../fixtures/kairos-secrets.js';
+import { k3sAlpineSite, kairosSecrets, renderCloudConfig, stageFile, stageSteps, type RenderedCloudConfig } from '../fixtures/kairos-secrets.js';
 import { k0sSite, k3sSite } from '../fixtures/plans.js';
 
 const render = (site: SitePlan, node: NodePlan): RenderedCloudConfig => renderCloudConfig(site, node);
@@ -71,19 +71,24 @@ describe('Kairos cloud-config, shared parts', () => {
     );
   });
 
-  it('matches the NIC by the hardware selector when the node has no MAC', () => {
-    const unit = stageFile(render(k3sSite, agent), '/etc/systemd/network/00-edgeimg-primary.network', 'initramfs');
-    expect(unit?.content).toContain('[Match]\nDriver=e1000e\n');
+  it('matches the NIC by a predictable interface name when the node has no MAC', () => {
+    const site = structuredClone(k3sSite);
+    const node = { ...site.nodes[1]!, mac: undefined, hardware: { ...site.nodes[1]!.hardware, nic: { name: 'enp1s0' } } };
+    const unit = stageFile(render(site, node), '/etc/systemd/network/00-edgeimg-primary.network', 'initramfs');
+    expect(unit?.content).toContain('[Match]\nName=enp1s0\n');
   });
 
-  it('points systemd-timesyncd at the site NTP servers', () => {
-    const conf = stageFile(render(k3sSite, agent), '/etc/systemd/timesyncd.conf.d/edgeimg.conf', 'initramfs');
-    expect(conf?.content).toBe('[Time]\nNTP=time.cloudflare.com\n');
+  it('points systemd-timesyncd at the site NTP servers with yip\'s timesyncd step, in initramfs', () => {
+    const steps = stageSteps(render(k3sSite, agent), 'initramfs').filter((s) => s.timesyncd !== undefined);
+    expect(steps.map((s) => s.timesyncd)).toEqual([{ NTP: 'time.cloudflare.com' }]);
+    expect(render(k3sSite, agent).text).not.toContain('timesyncd.conf.d');
   });
 
   it('writes a connman service with address, gateway, DNS and NTP on Alpine', () => {
-    const svc = stageFile(render(k0sSite, controller), '/var/lib/connman/edgeimg-primary.config', 'initramfs');
-    expect(svc?.content).toContain('MAC = dc:a6:32:00:00:01\n');
+    const alpineServer = k3sAlpineSite.nodes[0]!;
+    const svc = stageFile(render(k3sAlpineSite, alpineServer), '/var/lib/connman/edgeimg-primary.config', 'initramfs');
+    expect(stageSteps(render(k3sAlpineSite, alpineServer), 'initramfs').some((s) => s.timesyncd)).toBe(false);
+    expect(svc?.content).toContain('MAC = 52:54:00:31:00:11\n');
     expect(svc?.content).toContain('IPv4 = 10.4.12.11/255.255.255.0/10.4.12.1\n');
     expect(svc?.content).toContain('Nameservers = 10.4.12.1,1.1.1.1\n');
     expect(svc?.content).toContain('SearchDomains = store-0412.edge.example.com\n');
@@ -97,28 +102,36 @@ describe('Kairos cloud-config, shared parts', () => {
     expect(prefixToNetmask(0)).toBe('0.0.0.0');
   });
 
-  it('installs the mirror CA bundle into the trust store in a boot stage', () => {
+  it('installs the mirror CA bundle into the trust store in the initramfs stage', () => {
     for (const [site, node] of [[k3sSite, agent], [k0sSite, controller]] as const) {
-      const step = stageSteps(render(site, node), 'boot').find((s) => s.commands?.includes('update-ca-certificates'));
+      const step = stageSteps(render(site, node), 'initramfs').find((s) => s.commands?.includes('update-ca-certificates'));
       expect(step?.files).toEqual([
         { path: '/usr/local/share/ca-certificates/edgeimg-mirror.crt', permissions: 0o644, owner: 0, group: 0, content: site.registries.caBundle },
       ]);
     }
   });
 
-  it('uses the distribution trust store on Fedora-family flavors', () => {
+  it('uses the distribution trust store on openSUSE flavors', () => {
     const site = structuredClone(k3sSite);
-    site.kairos!.flavor = 'rockylinux-9';
-    const step = stageSteps(render(site, site.nodes[1]!), 'boot')[0]!;
-    expect(step.files?.[0]?.path).toBe('/etc/pki/ca-trust/source/anchors/edgeimg-mirror.crt');
-    expect(step.commands).toEqual(['update-ca-trust']);
+    site.kairos!.flavor = 'opensuse-leap-15.6';
+    const step = stageSteps(render(site, site.nodes[1]!), 'initramfs').find((s) => s.commands?.length)!;
+    expect(step.files?.[0]?.path).toBe('/etc/pki/trust/anchors/edgeimg-mirror.crt');
+    expect(step.commands).toEqual(['update-ca-certificates']);
+  });
+
+  it('refuses Red Hat family flavors, whose NetworkManager and chronyd ignore what we write', () => {
+    for (const flavor of ['rockylinux-9', 'fedora-40', 'almalinux-9']) {
+      const site = structuredClone(k3sSite);
+      site.kairos!.flavor = flavor;
+      expect(() => renderKairosCloudConfig(site, site.nodes[0]!, kairosSecrets)).toThrow(/NetworkManager and chronyd/);
+    }
   });
 
   it('skips the trust step when the site has no mirror CA', () => {
     const site = structuredClone(k3sSite);
     site.registries.caBundle = '';
     const r = render(site, site.nodes[1]!);
-    expect(stageSteps(r, 'boot').some((s) => s.commands?.length)).toBe(false);
+    expect(stageSteps(r, 'initramfs').some((s) => s.commands?.length)).toBe(false);
     expect(r.text).not.toContain('ca_file');
   });
 

@@ -65,7 +65,7 @@ describe('Kairos k3s provider', () => {
   });
 
   it('deploys kube-vip for the VIP on servers only, and not without a VIP', () => {
-    const manifest = stageFile(renderCloudConfig(k3sSite, server1!), KUBE_VIP_MANIFEST, 'boot');
+    const manifest = stageFile(renderCloudConfig(k3sSite, server1!), KUBE_VIP_MANIFEST, 'initramfs');
     const docs = YAML.parseAllDocuments(manifest!.content).map((d) => d.toJS());
     const ds = docs.find((d) => d.kind === 'DaemonSet');
     const env = ds.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
@@ -84,7 +84,7 @@ describe('Kairos k3s provider', () => {
 
   it('lists registry mirror endpoints in order and trusts the mirror CA for TLS hosts', () => {
     for (const node of [server1!, agent1!]) {
-      const reg = YAML.parse(stageFile(renderCloudConfig(k3sSite, node), K3S_REGISTRIES, 'boot')!.content);
+      const reg = YAML.parse(stageFile(renderCloudConfig(k3sSite, node), K3S_REGISTRIES, 'initramfs')!.content);
       expect(reg.mirrors['docker.io'].endpoint).toEqual(['https://10.4.12.5:5000', 'https://registry-1.docker.io']);
       expect(reg.mirrors['ghcr.io'].endpoint).toEqual(['https://10.4.12.5:5000']);
       expect(reg.configs).toEqual({ '10.4.12.5:5000': { tls: { ca_file: '/usr/local/share/ca-certificates/edgeimg-mirror.crt' } } });

@@ -1,6 +1,11 @@
-// Defensive FAT12/FAT16 reader for verifying seed images: returns the volume label and
+// Defensive FAT12/FAT16/FAT32 reader for verifying seed images: returns the volume label and
 // the files (with their VFAT long names) of the root directory and any subdirectories.
 // Every access is bounds-checked and every loop bounded: damaged input throws.
+//
+// FAT32 is recognised by its layout (BPB_FATSz16 = 0 and BPB_FATSz32 != 0), as Linux,
+// fsck.fat and go-diskfs do; FAT12 vs FAT16 by cluster count, as the specification says.
+// `clusterCount` is returned so that callers can apply the specification's rule to FAT32
+// too (a FAT32 layout with fewer than 65525 clusters is FAT16 to Windows and macOS).
 
 import { u16le, u32le } from '../common.js';
 import { shortNameChecksum } from './writer.js';
@@ -12,7 +17,10 @@ export interface FatReadResult {
   bootSectorLabel?: string;
   /** Volume serial number from the extended BPB. */
   serial?: number;
-  fatType: 12 | 16;
+  /** FAT32 by layout; FAT12/16 by cluster count. */
+  fatType: 12 | 16 | 32;
+  /** Data clusters in the volume. */
+  clusterCount: number;
   files: Array<{ name: string; data: Uint8Array }>;
 }
 
@@ -52,32 +60,36 @@ export function readFatImage(buf: Uint8Array): FatReadResult {
   const nFats = buf[16] ?? 0;
   const rootEntries = u16le(buf, 17);
   const total = u16le(buf, 19) || u32le(buf, 32);
-  const fatSize = u16le(buf, 22);
+  const fat16Size = u16le(buf, 22);
+  const fat32Size = u32le(buf, 36);
   if (reserved === 0 || nFats === 0) invalid('no reserved sectors or no FATs');
-  if (fatSize === 0) invalid('FAT32 is not supported (16-bit FAT size is 0)');
-  if (rootEntries === 0) invalid('no root directory entries (FAT32 is not supported)');
-  const rootSectors = Math.ceil((rootEntries * 32) / bps);
+  const isFat32 = fat16Size === 0;
+  if (isFat32 && fat32Size === 0) invalid('FAT size is 0');
+  const fatSize = isFat32 ? fat32Size : fat16Size;
+  const rootSectors = isFat32 ? 0 : Math.ceil((rootEntries * 32) / bps);
+  if (!isFat32 && rootEntries === 0) invalid('no root directory entries');
   const firstData = reserved + nFats * fatSize + rootSectors;
   if (total <= firstData) invalid(`total sectors ${total} leave no data area`);
   if (total * bps > buf.length) truncated(`volume is ${total * bps} bytes but the image has ${buf.length}`);
   const clusterCount = Math.floor((total - firstData) / spc);
-  if (clusterCount >= 65525) invalid(`${clusterCount} clusters: FAT32 is not supported`);
-  const fatType: 12 | 16 = clusterCount < 4085 ? 12 : 16;
+  if (clusterCount === 0) invalid('no data clusters');
+  if (!isFat32 && clusterCount >= 65525) invalid(`${clusterCount} clusters in a FAT12/16 layout`);
+  if (isFat32 && clusterCount > 0x0ffffff5) invalid(`${clusterCount} clusters: too many for FAT32`);
+  const fatType: 12 | 16 | 32 = isFat32 ? 32 : clusterCount < 4085 ? 12 : 16;
   const fatOff = reserved * bps;
   const fatLimit = fatSize * bps;
-  if ((fatType === 12 ? Math.ceil(((clusterCount + 2) * 3) / 2) : (clusterCount + 2) * 2) > fatLimit) {
-    invalid(`FAT of ${fatSize} sectors is too small for ${clusterCount} clusters`);
-  }
+  const fatNeeds = fatType === 32 ? (clusterCount + 2) * 4 : fatType === 16 ? (clusterCount + 2) * 2 : Math.ceil(((clusterCount + 2) * 3) / 2);
+  if (fatNeeds > fatLimit) invalid(`FAT of ${fatSize} sectors is too small for ${clusterCount} clusters`);
   const clusterBytes = spc * bps;
   const dataOff = firstData * bps;
-  const rootOff = (reserved + nFats * fatSize) * bps;
 
   const next = (c: number): number => {
+    if (fatType === 32) return u32le(buf, fatOff + c * 4) % 0x10000000; // low 28 bits
     if (fatType === 16) return u16le(buf, fatOff + c * 2);
     const v = u16le(buf, fatOff + Math.floor((c * 3) / 2));
     return c & 1 ? v >> 4 : v & 0x0fff;
   };
-  const isEoc = (v: number): boolean => (fatType === 16 ? v >= 0xfff8 : v >= 0xff8);
+  const isEoc = (v: number): boolean => (fatType === 32 ? v >= 0x0ffffff8 : fatType === 16 ? v >= 0xfff8 : v >= 0xff8);
 
   /** Cluster chain of `count` clusters starting at `first` (bounded, loop-safe). */
   const chain = (first: number, count: number | null, what: string): number[] => {
@@ -171,7 +183,7 @@ export function readFatImage(buf: Uint8Array): FatReadResult {
       if (nt & 0x10) ext = ext.toLowerCase();
       const name = longName ?? (ext ? `${base}.${ext}` : base);
       if (name.length === 0 || name.includes('/')) invalid(`bad file name ${JSON.stringify(name)}`);
-      const cluster = u16le(dir, p + 26);
+      const cluster = u16le(dir, p + 26) + (fatType === 32 ? u16le(dir, p + 20) * 0x10000 : 0);
       const size = u32le(dir, p + 28);
       if (attr & 0x10) {
         if (cluster === 0) invalid(`directory ${JSON.stringify(prefix + name)} has no cluster`);
@@ -191,13 +203,22 @@ export function readFatImage(buf: Uint8Array): FatReadResult {
     }
   };
 
-  if (rootOff + rootEntries * 32 > buf.length) truncated('root directory beyond end of image');
-  walk(buf.subarray(rootOff, rootOff + rootEntries * 32), '', 0, true);
+  if (fatType === 32) {
+    const rootCluster = u32le(buf, 44);
+    visited.add(rootCluster);
+    const cl = chain(rootCluster, null, 'root directory');
+    walk(readChain(cl, cl.length * clusterBytes), '', 0, true);
+  } else {
+    const rootOff = (reserved + nFats * fatSize) * bps;
+    if (rootOff + rootEntries * 32 > buf.length) truncated('root directory beyond end of image');
+    walk(buf.subarray(rootOff, rootOff + rootEntries * 32), '', 0, true);
+  }
 
-  const result: FatReadResult = { label: '', fatType, files };
-  if (buf[38] === 0x29) {
-    result.bootSectorLabel = ascii(buf, 43, 11).trimEnd();
-    result.serial = u32le(buf, 39);
+  const result: FatReadResult = { label: '', fatType, clusterCount, files };
+  const ebpb = fatType === 32 ? 64 : 36; // extended BPB: drive number, reserved, signature, serial, label
+  if (buf[ebpb + 2] === 0x29) {
+    result.bootSectorLabel = ascii(buf, ebpb + 7, 11).trimEnd();
+    result.serial = u32le(buf, ebpb + 3);
   }
   result.label = rootLabel ?? result.bootSectorLabel ?? '';
   if (result.label === 'NO NAME') result.label = rootLabel ?? '';

@@ -1,18 +1,22 @@
-// In-memory FAT12/FAT16 writer for NoCloud seed images (`seed.img` for USB sticks):
-// one "superfloppy" volume (no partition table), a flat root directory with VFAT long
-// file names, a root volume-label entry and a boot-sector label, fixed serial number.
+// In-memory FAT32 writer for NoCloud seed images (`seed.img` for USB sticks): one
+// "superfloppy" volume (no partition table), a flat root directory with VFAT long file names,
+// a root volume-label entry and a boot-sector label, a serial number derived from the content.
 //
 // Written from the Microsoft FAT specification (FAT: General Overview of On-Disk Format).
+// FAT32 because Kairos finds the seed with go-diskfs, whose FAT reader (v1.7.0) reads FAT32
+// only; and >= 65525 clusters because the specification decides the FAT type by cluster count
+// alone, so anything smaller is FAT16 to Windows and macOS. See docs/decisions-media.md.
 //
-// Layout (512-byte sectors):
-//   0            boot sector + BPB (extended BPB, signature 0x29)
-//   1..          FAT #1, FAT #2
-//   ..           root directory (fixed size, >= 512 entries)
-//   ..           data clusters: files stored contiguously, in name order
-// Size: content + slack rounded up to a whole MiB, at least 1 MiB. FAT12 while the
-// volume has at most 4000 clusters of <= 4 KiB (<= 16 MiB volumes), otherwise FAT16 with
-// >= 2 KiB clusters; cluster counts stay well away from the FAT12/16 boundary (4085)
-// where implementations disagree.
+// Layout (512-byte sectors, sizes for the usual 33 MiB seed):
+//   0            boot sector + FAT32 BPB (extended signature 0x29, label, "FAT32   ")
+//   1            FSInfo (free-cluster count, next-free hint)
+//   6, 7         backup boot sector, backup FSInfo
+//   32..555      FAT #1 (BPB_FATSz32 = 524 sectors, from the specification's formula)
+//   556..1079    FAT #2 (identical)
+//   1080..       data: cluster 2 = root directory, then the files, contiguous, in name order
+// Size: at least 33 MiB (67584 sectors: above the specification's 66600-sector minimum for
+// FAT32, 66504 clusters of 512 bytes); more, in whole MiB, when the content needs it.
+// Sectors per cluster follow the specification's FAT32 table (1 up to 260 MB, then 8, ...).
 
 import { createHash } from 'node:crypto';
 import { type MediaFile, utcParts, validateFileSet } from '../common.js';
@@ -27,11 +31,20 @@ export interface FatWriteOptions {
 }
 
 const MIB = 1024 * 1024;
-const MIN_BYTES = MIB;
-const FAT12_MAX_CLUSTERS = 4000; // < 4085, with margin
-const FAT16_MAX_CLUSTERS = 65000; // < 65525, with margin
-const MIN_ROOT_ENTRIES = 512;
+/** Smallest volume: 33 MiB = 67584 sectors, gives 66504 clusters of 512 bytes. */
+export const FAT32_MIN_BYTES = 33 * MIB;
+/** The specification: a volume with fewer clusters than this is FAT12 or FAT16. */
+export const FAT32_MIN_CLUSTERS = 65525;
+/** The largest cluster count FAT32 can address (0x0FFFFFF5). */
+const FAT32_MAX_CLUSTERS = 0x0ffffff5;
+const RESERVED_SECTORS = 32; // the value the specification's tables assume for FAT32
+const NUM_FATS = 2; // go-diskfs assumes two FATs when it locates the data area
+const FSINFO_SECTOR = 1;
+const BACKUP_BOOT_SECTOR = 6; // the specification's recommended value; FSInfo copy at 7
+const ROOT_CLUSTER = 2; // go-diskfs reads the root directory at cluster 2 whatever the BPB says
 const MEDIA_FIXED = 0xf8;
+const FAT32_EOC = 0x0fffffff;
+const FAT32_MASK = 0x0fffffff;
 
 const ATTR_READ_ONLY = 0x01;
 const ATTR_HIDDEN = 0x02;
@@ -188,53 +201,69 @@ function dirEntry(packed: string, attr: number, cluster: number, size: number, s
   v.setUint16(14, st.time, true); // creation time
   v.setUint16(16, st.date, true); // creation date
   v.setUint16(18, st.date, true); // last access date
-  v.setUint16(20, 0, true); // high cluster word (FAT32 only)
+  v.setUint16(20, cluster >>> 16, true); // high cluster word
   v.setUint16(22, st.time, true); // write time
   v.setUint16(24, st.date, true); // write date
-  v.setUint16(26, cluster, true);
+  v.setUint16(26, cluster & 0xffff, true);
   v.setUint32(28, size, true);
   return e;
 }
+
 
 // ---------------------------------------------------------------------------------------
 // Geometry
 
 export interface FatGeometry {
-  fatType: 12 | 16;
+  fatType: 32;
   sectorsPerCluster: number;
   reservedSectors: number;
   numFats: number;
-  rootEntries: number;
+  /** BPB_FATSz32: sectors per FAT. */
   sectorsPerFat: number;
   totalSectors: number;
+  /** Data clusters: what decides the FAT type (>= 65525 for FAT32). */
   clusterCount: number;
   firstDataSector: number;
+  /** Clusters the root directory takes (from cluster 2). */
+  rootDirClusters: number;
 }
 
-function fatBytes(type: 12 | 16, entries: number): number {
-  return type === 12 ? Math.ceil((entries * 3) / 2) : entries * 2;
+/**
+ * Sectors per cluster for a FAT32 volume of `totalSectors` 512-byte sectors: the
+ * specification's DskTableFAT32 (which assumes 32 reserved sectors and 2 FATs). Volumes of
+ * at most 66600 sectors (32.5 MB) are too small for FAT32.
+ */
+export function fat32SectorsPerCluster(totalSectors: number): number {
+  if (totalSectors <= 66600) throw new Error(`FAT32 volume of ${totalSectors} sectors is too small (needs more than 66600)`);
+  if (totalSectors <= 532480) return 1; // up to 260 MB: 512-byte clusters
+  if (totalSectors <= 16777216) return 8; // up to 8 GB: 4 KiB
+  if (totalSectors <= 33554432) return 16; // up to 16 GB: 8 KiB
+  if (totalSectors <= 67108864) return 32; // up to 32 GB: 16 KiB
+  return 64; // 32 KiB
 }
 
-function geometryFor(totalBytes: number, rootEntries: number): FatGeometry {
-  const totalSectors = totalBytes / FAT_SECTOR;
-  const rootSectors = (rootEntries * 32) / FAT_SECTOR;
-  const pick = (type: 12 | 16, spc: number): FatGeometry => {
-    // FAT sized for the largest cluster count this volume could have (slightly generous).
-    const upper = Math.ceil(totalSectors / spc);
-    const sectorsPerFat = Math.ceil(fatBytes(type, upper + 2) / FAT_SECTOR);
-    const firstDataSector = 1 + 2 * sectorsPerFat + rootSectors;
-    const clusterCount = Math.floor((totalSectors - firstDataSector) / spc);
-    return { fatType: type, sectorsPerCluster: spc, reservedSectors: 1, numFats: 2, rootEntries, sectorsPerFat, totalSectors, clusterCount, firstDataSector };
+function geometryFor(totalSectors: number, rootEntries: number): FatGeometry {
+  const spc = fat32SectorsPerCluster(totalSectors);
+  // The specification's FAT size computation (slightly generous, never too small):
+  // FATSz = ceil((TotSec - ResvdSecCnt) / ((256 * SecPerClus + NumFATs) / 2)).
+  const tmp2 = Math.floor((256 * spc + NUM_FATS) / 2);
+  const sectorsPerFat = Math.ceil((totalSectors - RESERVED_SECTORS) / tmp2);
+  const firstDataSector = RESERVED_SECTORS + NUM_FATS * sectorsPerFat;
+  const clusterCount = Math.floor((totalSectors - firstDataSector) / spc);
+  if ((sectorsPerFat * FAT_SECTOR) / 4 < clusterCount + 2) throw new Error('internal: FAT too small for its clusters');
+  if (clusterCount > FAT32_MAX_CLUSTERS) throw new Error(`FAT image of ${totalSectors} sectors is too large for FAT32`);
+  const rootDirClusters = Math.max(1, Math.ceil((rootEntries * 32) / (spc * FAT_SECTOR)));
+  return {
+    fatType: 32,
+    sectorsPerCluster: spc,
+    reservedSectors: RESERVED_SECTORS,
+    numFats: NUM_FATS,
+    sectorsPerFat,
+    totalSectors,
+    clusterCount,
+    firstDataSector,
+    rootDirClusters,
   };
-  for (const spc of [1, 2, 4, 8]) {
-    const g = pick(12, spc);
-    if (g.clusterCount <= FAT12_MAX_CLUSTERS) return g;
-  }
-  for (const spc of [4, 8, 16, 32, 64]) {
-    const g = pick(16, spc);
-    if (g.clusterCount <= FAT16_MAX_CLUSTERS) return g;
-  }
-  throw new Error(`FAT image of ${totalBytes} bytes is too large for FAT16`);
 }
 
 function clustersNeeded(sizes: readonly number[], spc: number): number {
@@ -244,14 +273,17 @@ function clustersNeeded(sizes: readonly number[], spc: number): number {
   return n;
 }
 
-/** Choose a volume size (whole MiB) and geometry that holds `sizes` with some slack. */
+/**
+ * Choose a volume size (whole MiB, at least 33 MiB) and FAT32 geometry that holds files of
+ * `sizes` plus a root directory of `rootEntries` 32-byte entries, with some slack.
+ */
 export function planFatGeometry(sizes: readonly number[], rootEntries: number): FatGeometry {
   const content = sizes.reduce((a, s) => a + s, 0);
   const slack = Math.max(64 * 1024, Math.ceil(content / 16));
-  let total = Math.max(MIN_BYTES, Math.ceil((content + slack + 64 * 1024) / MIB) * MIB);
+  let total = Math.max(FAT32_MIN_BYTES, Math.ceil((content + slack + MIB) / MIB) * MIB);
   for (;;) {
-    const g = geometryFor(total, rootEntries);
-    if (clustersNeeded(sizes, g.sectorsPerCluster) <= g.clusterCount) return g;
+    const g = geometryFor(total / FAT_SECTOR, rootEntries);
+    if (g.clusterCount >= FAT32_MIN_CLUSTERS && g.rootDirClusters + clustersNeeded(sizes, g.sectorsPerCluster) <= g.clusterCount) return g;
     total += MIB;
   }
 }
@@ -282,9 +314,14 @@ function checkLabel(label: string): string {
   return out.padEnd(11, ' ');
 }
 
+function putAscii(img: Uint8Array, off: number, s: string): void {
+  for (let i = 0; i < s.length; i++) img[off + i] = s.charCodeAt(i);
+}
+
 /**
- * Build a FAT12/16 image holding `files` in its root directory, with long names.
- * Pure function of its inputs (order of `files` does not matter).
+ * Build a FAT32 image holding `files` in its root directory, with long names.
+ * Pure function of its inputs (order of `files` does not matter). The image is mostly
+ * zeros (33 MiB for a seed); write it with writeSparseFileSync to keep files small.
  */
 export function writeFatImage(files: Array<{ name: string; data: Uint8Array }>, opts: FatWriteOptions): Uint8Array {
   const label = checkLabel(opts.label);
@@ -300,75 +337,39 @@ export function writeFatImage(files: Array<{ name: string; data: Uint8Array }>, 
   sorted.forEach((f, i) => {
     entryCount += 1 + ((shorts[i] as { needsLfn: boolean }).needsLfn ? Math.ceil(f.name.length / 13) : 0);
   });
-  const rootEntries = Math.max(MIN_ROOT_ENTRIES, Math.ceil(entryCount / 16) * 16);
   const g = planFatGeometry(
     sorted.map((f) => f.data.length),
-    rootEntries,
+    entryCount,
   );
   const clusterBytes = g.sectorsPerCluster * FAT_SECTOR;
 
   const img = new Uint8Array(g.totalSectors * FAT_SECTOR);
   const view = new DataView(img.buffer);
 
-  // -- boot sector
-  img.set([0xeb, 0x3c, 0x90], 0);
-  for (let i = 0; i < 8; i++) img[3 + i] = 'MSWIN4.1'.charCodeAt(i);
-  view.setUint16(11, FAT_SECTOR, true);
-  img[13] = g.sectorsPerCluster;
-  view.setUint16(14, g.reservedSectors, true);
-  img[16] = g.numFats;
-  view.setUint16(17, g.rootEntries, true);
-  view.setUint16(19, g.totalSectors < 0x10000 ? g.totalSectors : 0, true);
-  img[21] = MEDIA_FIXED;
-  view.setUint16(22, g.sectorsPerFat, true);
-  view.setUint16(24, 32, true); // sectors per track (nominal)
-  view.setUint16(26, 64, true); // heads (nominal)
-  view.setUint32(28, 0, true); // hidden sectors: no partition table
-  view.setUint32(32, g.totalSectors < 0x10000 ? 0 : g.totalSectors, true);
-  img[36] = 0x80; // drive number
-  img[38] = 0x29; // extended boot signature
-  view.setUint32(39, volumeSerial(label, opts.epochSeconds, sorted), true);
-  for (let i = 0; i < 11; i++) img[43 + i] = label.charCodeAt(i);
-  const fsType = g.fatType === 12 ? 'FAT12   ' : 'FAT16   ';
-  for (let i = 0; i < 8; i++) img[54 + i] = fsType.charCodeAt(i);
-  img.set([0xfa, 0xf4, 0xeb, 0xfd], 62); // not bootable: cli; hlt; jmp back to hlt
-  img[510] = 0x55;
-  img[511] = 0xaa;
-
-  // -- FAT (built once, copied)
-  const fat = new Uint8Array(g.sectorsPerFat * FAT_SECTOR);
-  const setFat = (cluster: number, value: number): void => {
-    if (g.fatType === 16) {
-      fat[cluster * 2] = value & 0xff;
-      fat[cluster * 2 + 1] = (value >> 8) & 0xff;
-    } else {
-      const off = Math.floor((cluster * 3) / 2);
-      if (cluster & 1) {
-        fat[off] = ((fat[off] ?? 0) & 0x0f) | ((value & 0x0f) << 4);
-        fat[off + 1] = (value >> 4) & 0xff;
-      } else {
-        fat[off] = value & 0xff;
-        fat[off + 1] = ((fat[off + 1] ?? 0) & 0xf0) | ((value >> 8) & 0x0f);
-      }
-    }
-  };
-  const eoc = g.fatType === 16 ? 0xffff : 0xfff;
-  setFat(0, (g.fatType === 16 ? 0xff00 : 0xf00) | MEDIA_FIXED);
-  setFat(1, eoc); // FAT16: clean-shutdown and no-error bits set
-
-  // -- data and directory
-  const rootStart = (g.reservedSectors + g.numFats * g.sectorsPerFat) * FAT_SECTOR;
+  // -- FAT #1, written in place, copied to FAT #2 at the end
+  const fatOff = g.reservedSectors * FAT_SECTOR;
+  const setFat = (cluster: number, value: number): void => view.setUint32(fatOff + cluster * 4, value & FAT32_MASK, true);
+  setFat(0, 0x0fffff00 | MEDIA_FIXED);
+  setFat(1, FAT32_EOC); // clean-shutdown and no-error bits set
   const dataStart = g.firstDataSector * FAT_SECTOR;
-  let nextCluster = 2;
+  const clusterOff = (c: number): number => dataStart + (c - 2) * clusterBytes;
+
+  // -- root directory: clusters 2 .. 2 + rootDirClusters - 1
+  for (let c = 0; c < g.rootDirClusters; c++) setFat(ROOT_CLUSTER + c, c === g.rootDirClusters - 1 ? FAT32_EOC : ROOT_CLUSTER + c + 1);
+  let nextCluster = ROOT_CLUSTER + g.rootDirClusters;
+  const rootStart = clusterOff(ROOT_CLUSTER);
+  const rootEnd = rootStart + g.rootDirClusters * clusterBytes;
   let dirPos = rootStart;
   img.set(dirEntry(label, ATTR_VOLUME_ID, 0, 0, stamp), dirPos);
   dirPos += 32;
+
+  // -- files, contiguous, in name order
   sorted.forEach((f, i) => {
     const s = shorts[i] as { packed: string; needsLfn: boolean };
     const n = Math.ceil(f.data.length / clusterBytes);
     const first = n > 0 ? nextCluster : 0;
-    for (let c = 0; c < n; c++) setFat(nextCluster + c, c === n - 1 ? eoc : nextCluster + c + 1);
-    if (n > 0) img.set(f.data, dataStart + (nextCluster - 2) * clusterBytes);
+    for (let c = 0; c < n; c++) setFat(nextCluster + c, c === n - 1 ? FAT32_EOC : nextCluster + c + 1);
+    if (n > 0) img.set(f.data, clusterOff(nextCluster));
     nextCluster += n;
     if (s.needsLfn) {
       const packedBytes = Uint8Array.from(s.packed, (ch) => ch.charCodeAt(0));
@@ -380,9 +381,53 @@ export function writeFatImage(files: Array<{ name: string; data: Uint8Array }>, 
     img.set(dirEntry(s.packed, ATTR_ARCHIVE, first, f.data.length, stamp), dirPos);
     dirPos += 32;
   });
-  if (nextCluster - 2 > g.clusterCount) throw new Error('internal: FAT data overflow');
-  if (dirPos > rootStart + g.rootEntries * 32) throw new Error('internal: root directory overflow');
+  const used = nextCluster - 2;
+  if (used > g.clusterCount) throw new Error('internal: FAT data overflow');
+  if (dirPos > rootEnd) throw new Error('internal: root directory overflow');
+  const fatBytes = g.sectorsPerFat * FAT_SECTOR;
+  img.copyWithin(fatOff + fatBytes, fatOff, fatOff + fatBytes);
 
-  for (let k = 0; k < g.numFats; k++) img.set(fat, (g.reservedSectors + k * g.sectorsPerFat) * FAT_SECTOR);
+  // -- boot sector
+  img.set([0xeb, 0x58, 0x90], 0); // jmp to the boot code at 0x5A
+  putAscii(img, 3, 'MSWIN4.1');
+  view.setUint16(11, FAT_SECTOR, true); // BPB_BytsPerSec
+  img[13] = g.sectorsPerCluster;
+  view.setUint16(14, g.reservedSectors, true);
+  img[16] = g.numFats;
+  view.setUint16(17, 0, true); // BPB_RootEntCnt: 0 on FAT32
+  view.setUint16(19, 0, true); // BPB_TotSec16: 0 on FAT32
+  img[21] = MEDIA_FIXED;
+  view.setUint16(22, 0, true); // BPB_FATSz16: 0 marks FAT32
+  view.setUint16(24, 32, true); // sectors per track (nominal)
+  view.setUint16(26, 64, true); // heads (nominal)
+  view.setUint32(28, 0, true); // hidden sectors: no partition table
+  view.setUint32(32, g.totalSectors, true); // BPB_TotSec32
+  view.setUint32(36, g.sectorsPerFat, true); // BPB_FATSz32
+  view.setUint16(40, 0, true); // BPB_ExtFlags: FATs mirrored
+  view.setUint16(42, 0, true); // BPB_FSVer 0.0
+  view.setUint32(44, ROOT_CLUSTER, true); // BPB_RootClus
+  view.setUint16(48, FSINFO_SECTOR, true);
+  view.setUint16(50, BACKUP_BOOT_SECTOR, true);
+  img[64] = 0x80; // BS_DrvNum
+  img[66] = 0x29; // BS_BootSig: serial, label and type follow
+  view.setUint32(67, volumeSerial(label, opts.epochSeconds, sorted), true);
+  putAscii(img, 71, label); // BS_VolLab
+  putAscii(img, 82, 'FAT32   '); // BS_FilSysType (informational only)
+  img.set([0xfa, 0xf4, 0xeb, 0xfd], 90); // not bootable: cli; hlt; jmp back to hlt
+  img[510] = 0x55;
+  img[511] = 0xaa;
+
+  // -- FSInfo
+  const fsi = FSINFO_SECTOR * FAT_SECTOR;
+  view.setUint32(fsi, 0x41615252, true); // "RRaA"
+  view.setUint32(fsi + 484, 0x61417272, true); // "rrAa"
+  const free = g.clusterCount - used;
+  view.setUint32(fsi + 488, free, true); // FSI_Free_Count: exact
+  view.setUint32(fsi + 492, free > 0 ? nextCluster : 0xffffffff, true); // FSI_Nxt_Free hint
+  view.setUint32(fsi + 508, 0xaa550000, true); // trail signature 00 00 55 AA
+
+  // -- backups: boot sector at 6, FSInfo at 7
+  img.copyWithin(BACKUP_BOOT_SECTOR * FAT_SECTOR, 0, FAT_SECTOR);
+  img.copyWithin((BACKUP_BOOT_SECTOR + 1) * FAT_SECTOR, fsi, fsi + FAT_SECTOR);
   return img;
 }

@@ -2,18 +2,22 @@
 // unattended install, the admin user, hostname and static network, trust for the registry
 // mirror CA, and the assembly of the whole document around the provider's parts.
 //
-// Where things run (yip, Kairos docs "Architecture/cloud-init"): top-level `users` and
-// `hostname` are applied in the `boot` stage; `stages.initramfs` runs before the root switch,
-// early enough for the network manager; `stages.boot` runs once userspace is up (the
-// cos-setup-boot service); provider-kairos bootstraps k3s/k0s later, from the kairos-agent
-// service on first boot. Kairos discards /etc on every reboot except a few bind-mounted paths,
-// so every step is written to converge when it runs again each boot.
+// Where things run. yip (v1.16.5 pkg/schema/loader_cloudinit.go, cloudInit.Load) turns the
+// top-level cloud-init keys into stages: `users` (and ssh keys, write_files, runcmd) into
+// `boot`, `hostname` into `initramfs`. immucore runs `stages.initramfs` chrooted into the new
+// root after the persistent bind mounts and before switch-root (immucore v0.11.2
+// pkg/dag/dag_normal_boot.go RegisterNormalBoot), so files written there exist before any
+// service of the real system starts. `stages.boot` runs from cos-setup-boot.service, which has
+// no ordering against k3s or k0s: on every boot after the first, those start on their own and
+// would race it. So everything k3s, k0s, containerd or the trust store reads is written in
+// `initramfs`. Kairos discards /etc on every reboot except bind-mounted paths, so every step
+// converges when it runs again each boot. See test/conformance/kairos-stages.test.ts.
 
 import type { HardwarePlan, NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { KairosSecrets } from '../../secrets/types.js';
 import { CatalogueError } from '../../util/diagnostics.js';
 import type { FlavorTraits } from './flavor.js';
-import { networkFiles } from './network.js';
+import { networkFiles, timesyncdSettings } from './network.js';
 import { rootFile, type KairosInstall, type KairosUser, type ProviderParts, type YipStep } from './types.js';
 
 /** Everything a provider renderer reads. */
@@ -21,6 +25,7 @@ export interface RenderContext {
   site: SitePlan;
   node: NodePlan;
   secrets: KairosSecrets;
+  traits: FlavorTraits;
   /** The registry mirror CA on the node (installed by the boot stage), if the site has one. */
   mirrorCa: string | undefined;
 }
@@ -79,13 +84,13 @@ export function assembleCloudConfig(ctx: RenderContext, traits: FlavorTraits, pr
     { name: 'edgeimg: hostname', hostname: node.hostname },
     { name: 'edgeimg: static network', files: networkFiles(site, node, traits) },
   ];
-  const boot: YipStep[] = [];
+  const ntp = timesyncdSettings(site, traits);
+  if (ntp !== undefined) initramfs.push({ name: 'edgeimg: time servers', timesyncd: ntp });
   const trust = trustStep(site, traits);
-  if (trust !== undefined) boot.push(trust);
-  if (provider.files.length > 0) boot.push({ name: `edgeimg: ${providerLabel} configuration`, files: provider.files });
+  if (trust !== undefined) initramfs.push(trust);
+  if (provider.files.length > 0) initramfs.push({ name: `edgeimg: ${providerLabel} configuration`, files: provider.files });
 
   const stages: Record<string, YipStep[]> = { initramfs };
-  if (boot.length > 0) stages.boot = boot;
   return {
     install: installBlock(node.hardware),
     hostname: node.hostname,

@@ -5,7 +5,7 @@
 import { emitYaml } from '../../util/yaml-emit.js';
 import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { KairosSecrets } from '../../secrets/types.js';
-import { assembleCloudConfig, mirrorCaPath, type RenderContext } from './common.js';
+import { assembleCloudConfig, mirrorCaPath, unsupported, type RenderContext } from './common.js';
 import { flavorTraits } from './flavor.js';
 import { renderK0s } from './k0s.js';
 import { renderK3s } from './k3s.js';
@@ -24,7 +24,13 @@ export function renderKairosCloudConfig(site: SitePlan, node: NodePlan, secrets:
     throw new Error(`internal error: site ${site.id} is not a Kairos site`);
   }
   const traits = flavorTraits(site);
-  const ctx: RenderContext = { site, node, secrets, mirrorCa: mirrorCaPath(site, traits) };
+  const noFallback = site.registries.mirrors.filter((m) => !m.fallback).map((m) => m.registry);
+  if (noFallback.length > 0) {
+    // k3s can only disable the default endpoint for every registry at once, and containerd's
+    // hosts.toml (k0s) always keeps `server` as the last resort: neither expresses it per registry.
+    throw unsupported(site, `registry mirrors with fallback: false (${noFallback.join(', ')}) are supported on Talos only; Kairos runtimes always fall back to the upstream registry`);
+  }
+  const ctx: RenderContext = { site, node, secrets, traits, mirrorCa: mirrorCaPath(site, traits) };
   const provider = site.kairos.provider;
   const parts = provider === 'k3s' ? renderK3s(ctx) : renderK0s(ctx);
   return assembleCloudConfig(ctx, traits, parts, `${provider} ${ROLE_NAMES[provider][node.role]}`);

@@ -26,6 +26,12 @@ export const K0S_CERTS_DIR = '/etc/k0s/containerd.d/certs.d';
 
 export function renderK0s(ctx: RenderContext): ProviderParts {
   const { site, node, secrets } = ctx;
+  if (ctx.traits.network === 'connman') {
+    throw unsupported(
+      site,
+      `k0s on Alpine (flavor "${site.kairos!.flavor}") is not supported: on OpenRC provider-kairos cannot start k0s ("no k3s binary found", kairos-sdk machine/openrc unit.go OverrideCmd) and the k0scontroller init script ignores the env file; use an ubuntu, debian or opensuse flavor`,
+    );
+  }
   const controllers = controlPlanes(site);
   if (controllers.length !== 1) {
     throw unsupported(site, `k0s sites need exactly one controller, found ${controllers.length}: joining further controllers needs a controller join token that Kairos site secrets do not carry`);

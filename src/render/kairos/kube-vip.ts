@@ -5,7 +5,6 @@
 // writes kubevip.yaml to). ARP mode with leader election: one server answers for the VIP.
 
 import type { SitePlan } from '../../catalogue/plan.js';
-import { controlPlanes } from './common.js';
 import { yamlStream } from './text.js';
 
 export const KUBE_VIP_MANIFEST = '/var/lib/rancher/k3s/server/manifests/edgeimg-kube-vip.yaml';
@@ -15,26 +14,15 @@ export const KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.0.1';
 const NAME = 'kube-vip';
 const NAMESPACE = 'kube-system';
 
-/**
- * Every server writes this file and k3s applies it from each of them, so it must not depend on
- * the server it is written to: the interface is named only when all servers agree on it.
- */
-function sharedInterface(site: SitePlan): string | undefined {
-  const names = new Set(controlPlanes(site).map((n) => n.hardware.nic.name));
-  const [only] = names;
-  return names.size === 1 ? only : undefined;
-}
-
 export function kubeVipManifest(site: SitePlan, vip: string): string {
   const env: Array<Record<string, unknown>> = [
     { name: 'vip_arp', value: 'true' },
     { name: 'port', value: '6443' },
     { name: 'vip_nodename', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
   ];
-  // Without a name kube-vip binds to the interface holding the default route, which is the
-  // primary NIC our network step configures.
-  const iface = sharedInterface(site);
-  if (iface !== undefined) env.push({ name: 'vip_interface', value: iface });
+  // No vip_interface: installed Kairos names NICs predictably (net.ifnames=1), so a class's
+  // kernel name (eth0) need not exist. Without one kube-vip binds to the interface holding the
+  // default route, which is the primary NIC our network step configures (matched by MAC).
   env.push(
     { name: 'vip_subnet', value: '32' },
     { name: 'cp_enable', value: 'true' },

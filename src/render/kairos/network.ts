@@ -1,7 +1,12 @@
 // Static addressing for the node's primary NIC, written as files in yip's initramfs stage so
 // that the network manager finds them when it first starts (Kairos docs, Advanced/networking:
 // "Static IP" writes /etc/systemd/network/*.network or /var/lib/connman/*.config in initramfs).
-// /etc is an overlay that Kairos discards on reboot, so the step runs on every boot.
+// The step runs on every boot, so it converges whatever the persistence of the path.
+//
+// The NIC is matched by MAC: installed Kairos boots with net.ifnames=1 (kairos-init v0.5.16
+// pkg/bundled/bundled.go, grub baseCmd), so kernel names such as eth0 do not exist, and
+// kairos-init's own 20-dhcp.network (Name=en*) would take the NIC with DHCP. Our file sorts
+// first, and networkd applies the first file that matches a link.
 
 import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { FlavorTraits } from './flavor.js';
@@ -11,31 +16,31 @@ import { rootFile, type YipFile } from './types.js';
 /** Sorts before distribution defaults such as 20-*.network: networkd applies the first match. */
 export const NETWORKD_FILE = '/etc/systemd/network/00-edgeimg-primary.network';
 export const CONNMAN_FILE = '/var/lib/connman/edgeimg-primary.config';
-export const TIMESYNCD_FILE = '/etc/systemd/timesyncd.conf.d/edgeimg.conf';
 
 export function networkFiles(site: SitePlan, node: NodePlan, traits: FlavorTraits): YipFile[] {
   if (traits.network === 'connman') return [rootFile(CONNMAN_FILE, connmanService(site, node))];
-  const files = [rootFile(NETWORKD_FILE, networkdUnit(site, node))];
-  if (site.network.ntp.length > 0) {
-    files.push(rootFile(TIMESYNCD_FILE, systemdIni([{ name: 'Time', entries: [['NTP', site.network.ntp.join(' ')]] }])));
-  }
-  return files;
+  return [rootFile(NETWORKD_FILE, networkdUnit(site, node))];
 }
 
 /**
- * How to find the primary NIC, most specific first: the node's MAC, the hardware class's
- * interface name, then its selector. networkd ANDs the [Match] keys it is given.
+ * NTP for systemd-timesyncd, as yip's own `timesyncd` step: it writes
+ * /etc/systemd/timesyncd.conf.d/10-yip.conf and creates that directory with a traversable
+ * mode. A `files` entry would not do: yip creates a missing parent directory with the file's
+ * mode plus owner-execute (0744 for 0644), which the unprivileged timesyncd cannot enter
+ * (yip v1.16.5 pkg/plugins/files.go writeFile; see test/conformance/kairos-yip.test.ts).
+ * connman flavors carry the servers in the service file instead.
  */
+export function timesyncdSettings(site: SitePlan, traits: FlavorTraits): Record<string, string> | undefined {
+  if (traits.network === 'connman' || site.network.ntp.length === 0) return undefined;
+  return { NTP: site.network.ntp.join(' ') };
+}
+
+/** The node's MAC, else the class's (predictable) interface name; resolve refuses anything else. */
 function networkdMatch(node: NodePlan): Array<[string, string]> {
-  const nic = node.hardware.nic;
   if (node.mac !== undefined) return [['MACAddress', node.mac]];
-  if (nic.name !== undefined) return [['Name', nic.name]];
-  const match: Array<[string, string]> = [];
-  if (nic.selector?.hardwareAddr !== undefined) match.push(['MACAddress', nic.selector.hardwareAddr]);
-  if (nic.selector?.driver !== undefined) match.push(['Driver', nic.selector.driver]);
-  // Path= matches udev's ID_PATH (e.g. pci-0000:00:1f.6); a glob keeps the bus address as given.
-  if (nic.selector?.busPath !== undefined) match.push(['Path', `*${nic.selector.busPath}*`]);
-  return match.length > 0 ? match : [['Type', 'ether']];
+  const name = node.hardware.nic.name;
+  if (name === undefined) throw new Error(`internal error: Kairos node ${node.name} has neither a MAC nor a NIC name`);
+  return [['Name', name]];
 }
 
 function networkdUnit(site: SitePlan, node: NodePlan): string {
@@ -61,8 +66,7 @@ function networkdUnit(site: SitePlan, node: NodePlan): string {
 function connmanService(site: SitePlan, node: NodePlan): string {
   const nic = node.hardware.nic;
   const entries: Array<[string, string]> = [['Type', 'ethernet']];
-  const mac = node.mac ?? nic.selector?.hardwareAddr;
-  if (mac !== undefined) entries.push(['MAC', mac]);
+  if (node.mac !== undefined) entries.push(['MAC', node.mac]);
   else if (nic.name !== undefined) entries.push(['DeviceName', nic.name]);
   entries.push(['IPv4', `${node.ip}/${prefixToNetmask(node.prefix)}/${site.network.gateway}`], ['IPv6', 'off']);
   if (site.network.dns.length > 0) entries.push(['Nameservers', site.network.dns.join(',')]);

@@ -17,6 +17,7 @@ export interface YipStep {
   hostname?: string;
   files?: YipFile[];
   commands?: string[];
+  timesyncd?: Record<string, string>;
 }
 
 export interface KairosUser {
@@ -43,7 +44,7 @@ export interface ProviderBlock {
 export interface ProviderParts {
   /** Top-level keys, e.g. `{ k3s: {...} }`. */
   blocks: Record<string, ProviderBlock>;
-  /** Files the provider reads at start-up; written in the initramfs stage on every boot. */
+  /** Files the provider (k3s, k0s, containerd) reads at start-up; written in the initramfs stage on every boot. */
   files: YipFile[];
 }
 

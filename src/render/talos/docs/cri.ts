@@ -10,7 +10,7 @@ const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.n
 /** One document per upstream registry, endpoints in the catalogue's order (Talos tries them in order). */
 export function registryMirrorConfigs(ctx: RenderContext): TalosDocument[] {
   return ctx.site.registries.mirrors
-    .map((m) => ({ name: m.registry, endpoints: m.endpoints.map((url) => ({ url })) }))
+    .map((m) => ({ name: m.registry, endpoints: m.endpoints.map((url) => ({ url })), ...(m.fallback ? {} : { skipFallback: true }) }))
     .sort(byName)
     .map((m) => typedDocument('RegistryMirrorConfig', m));
 }
