@@ -1,5 +1,7 @@
-// NoCloud seed media: the `cidata` volume Talos (talos.platform=nocloud), Kairos and
-// cloud-init read on first boot, holding user-data, meta-data and network-config.
+// NoCloud seed media: the `cidata` volume holding user-data, meta-data and network-config.
+// Talos (platform nocloud) and cloud-init read all three; Kairos (yip's cdrom datasource,
+// v1.16.5 cdrom_shared.go FindCIs) reads only user-data, and finds the volume through go-diskfs,
+// which knows ISO9660 and FAT32 only. See docs/consumers.md.
 
 import { UsageError } from '../util/diagnostics.js';
 import { writeFatImage } from './fat/writer.js';
