@@ -9,6 +9,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { readManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { readIso9660 } from '../media/iso9660/reader.js';
 import { readFatImage } from '../media/fat/reader.js';
+import { FAT32_MIN_CLUSTERS } from '../media/fat/writer.js';
 import { SEED_IMG_LABEL, SEED_ISO_LABEL } from '../media/seed.js';
 import { instanceId } from '../render/nocloud.js';
 import { validateTalosDocuments, talosMinorOf, type TalosDocument } from '../render/talos/index.js';
@@ -95,7 +96,15 @@ export async function staticChecks(siteDir: string): Promise<{ manifest?: Manife
     const seedImg = file('seed-img');
     if (seedImg) results.push(checkSeed('seed-img', node, seedFiles, () => {
       const r = readFatImage(seedImg);
-      return { label: r.label, extraLabel: r.bootSectorLabel, files: r.files };
+      // Kairos finds seeds through go-diskfs v1.7.0, which reads FAT32 only (docs/consumers.md);
+      // FAT32 by the specification also needs at least 65,525 clusters (Windows, macOS).
+      const fat32 = r.fatType === 32 && r.clusterCount >= FAT32_MIN_CLUSTERS;
+      return {
+        label: r.label,
+        extraLabel: r.bootSectorLabel,
+        files: r.files,
+        problem: fat32 ? undefined : `FAT${r.fatType} with ${r.clusterCount} clusters: Kairos (go-diskfs 1.7) reads only FAT32 of at least ${FAT32_MIN_CLUSTERS} clusters`,
+      };
     }, SEED_IMG_LABEL));
 
     // 4. Talos documents validate against the upstream schema of the site's version.
@@ -119,7 +128,7 @@ function checkSeed(
   check: string,
   node: string,
   expected: Record<string, Buffer | undefined>,
-  read: () => { label: string; extraLabel?: string; files: Array<{ name: string; data: Uint8Array }> },
+  read: () => { label: string; extraLabel?: string; files: Array<{ name: string; data: Uint8Array }>; problem?: string },
   label: string,
 ): CheckResult {
   let r;
@@ -128,7 +137,7 @@ function checkSeed(
   } catch (err) {
     return { check, node, ok: false, message: `cannot read the seed: ${(err as Error).message}` };
   }
-  const problems: string[] = [];
+  const problems: string[] = r.problem ? [r.problem] : [];
   if (r.label !== label) problems.push(`label is ${JSON.stringify(r.label)}, expected ${JSON.stringify(label)}`);
   if (r.extraLabel !== undefined && r.extraLabel !== label) problems.push(`secondary label is ${JSON.stringify(r.extraLabel)}, expected ${JSON.stringify(label)}`);
   const names = r.files.map((f) => f.name).sort();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -101,13 +102,30 @@ describe('edgeimg build on the example fleet', () => {
     }
   });
 
+  it('verify refuses a FAT16 seed stick, which Kairos (go-diskfs 1.7) never finds', async () => {
+    if (!requireTool('mkfs.fat') || !requireTool('mcopy')) return;
+    const site = join(work, 'fat16', 'plant-0031');
+    cpSync(join(out, 'plant-0031'), site, { recursive: true });
+    const node = join(site, 'nodes', 'server-1');
+    const img = join(node, 'seed.img');
+    rmSync(img);
+    execFileSync('mkfs.fat', ['-F', '16', '-s', '1', '-n', 'CIDATA', '-C', img, '8192'], { stdio: 'pipe' });
+    for (const f of ['user-data', 'meta-data', 'network-config']) execFileSync('mcopy', ['-i', img, join(node, f), `::/${f}`]);
+    const manifestPath = join(site, 'manifest.json');
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    const a = m.artifacts.find((x: { path: string }) => x.path === 'nodes/server-1/seed.img');
+    a.sha256 = sha(img);
+    a.bytes = statSync(img).size;
+    writeFileSync(manifestPath, JSON.stringify(m, null, 2));
+    const { results } = await staticChecks(site);
+    const bad = results.filter((r) => !r.ok);
+    expect(bad.map((r) => r.check)).toEqual(['seed-img']);
+    expect(bad[0]!.message).toMatch(/FAT16 with \d+ clusters: Kairos \(go-diskfs 1\.7\) reads only FAT32/);
+  });
+
   it('renders Talos configs valid against the upstream v1.13 schema', () => {
-    const schemaFile = join(repoRoot, '..', 'shared', 'schemas', 'talos', 'v1.13', 'config.schema.json');
-    if (!existsSync(schemaFile)) {
-      if (process.env.CI) throw new Error(`${schemaFile} missing`);
-      console.warn(`SKIPPED: ${schemaFile} not found`);
-      return;
-    }
+    // the upstream schema as the repository ships it, read by an Ajv of its own (not ours)
+    const schemaFile = join(repoRoot, 'schemas', 'talos', 'v1.13', 'config.schema.json');
     const validate = upstreamValidator(schemaFile);
     let count = 0;
     for (const site of ['store-0412', 'store-0007']) {
@@ -123,12 +141,8 @@ describe('edgeimg build on the example fleet', () => {
   });
 
   it('renders Talos v1.14 configs (selected per site) valid against the upstream v1.14 schema', async () => {
-    const schemaFile = join(repoRoot, '..', 'shared', 'schemas', 'talos', 'v1.14', 'config.schema.json');
-    if (!existsSync(schemaFile)) {
-      if (process.env.CI) throw new Error(`${schemaFile} missing`);
-      console.warn(`SKIPPED: ${schemaFile} not found`);
-      return;
-    }
+    // the upstream schema as the repository ships it, read by an Ajv of its own (not ours)
+    const schemaFile = join(repoRoot, 'schemas', 'talos', 'v1.14', 'config.schema.json');
     const copy = copyCatalogue();
     try {
       copy.edit('catalogue/sites/store-0007.yaml', (t) => t.replace('  profile: store-single', '  profile: store-single\n  talos: { version: v1.14.0, kubernetesVersion: v1.36.1 }'));
