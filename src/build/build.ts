@@ -13,6 +13,7 @@ import { mapLimit } from '../util/pool.js';
 import type { DigestInputs } from './inputs.js';
 import { runSiteJob, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
 import { defaultWorkers, WorkerPool } from './workers.js';
+import { checkOutPlacement, foreignOutput, lockOut, OutputError } from './output.js';
 
 export type { MediaKind } from './site.js';
 
@@ -93,10 +94,35 @@ async function buildWith(
   env: NodeJS.ProcessEnv,
   media: MediaKind[],
 ): Promise<BuildResult> {
+  checkOutPlacement(opts.outDir, [
+    { flag: '--secrets', dir: opts.secretsDir },
+    { flag: '--catalogue', dir: opts.catalogueDir },
+  ]);
   const { catalogue, plans, overlays, warnings } = await planFleet(opts.catalogueDir, { strict: opts.strict });
   for (const w of warnings) (opts.warn ?? ((d: Diagnostic) => log(formatDiagnostic(d))))(w);
   const selected = selectSites(plans, opts);
   const outDir = resolve(opts.outDir);
+  const lock = await lockOut(outDir, log);
+  try {
+    return await buildLocked(opts, selected, catalogue, overlays, pool, log, env, media, outDir);
+  } finally {
+    lock.release();
+  }
+}
+
+async function buildLocked(
+  opts: BuildOptions,
+  selected: SitePlan[],
+  catalogue: Awaited<ReturnType<typeof planFleet>>['catalogue'],
+  overlays: Awaited<ReturnType<typeof planFleet>>['overlays'],
+  pool: WorkerPool | undefined,
+  log: (line: string) => void,
+  env: NodeJS.ProcessEnv,
+  media: MediaKind[],
+  outDir: string,
+): Promise<BuildResult> {
+  const foreign = foreignOutput(outDir, selected.map((p) => p.id));
+  if (foreign.length > 0) throw new OutputError(foreign.join('\n'));
   await removeStaleStaging(outDir);
   const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
@@ -119,11 +145,18 @@ async function buildWith(
     const outcomes = pool && jobs.length >= 16
       ? await pool.run(jobs, log)
       : await mapLimit(jobs, SITE_CONCURRENCY, (job) => runSiteJob(job, overlays, log));
+    const created: string[] = [];
     for (const [i, o] of outcomes.entries()) {
       if (!o.ok) diagnostics.push(...o.diagnostics);
       else results.push({ ...o.built, dir: join(outDir, jobs[i]!.plan.id) });
+      if (o.ok ? o.built.secretsCreated : o.secretsCreated) created.push(jobs[i]!.plan.id);
     }
-    if (diagnostics.length > 0) throw new CatalogueError(diagnostics);
+    if (diagnostics.length > 0) {
+      throw new CatalogueError(diagnostics, created.length > 0 ? `site secrets were created for ${created.join(', ')} in ${opts.secretsDir}` : undefined);
+    }
+    // checked again right before replacing anything: the render took a while
+    const foreignNow = foreignOutput(outDir, results.map((r) => r.site));
+    if (foreignNow.length > 0) throw new OutputError(foreignNow.join('\n'));
     for (const r of results) await swapInto(join(staging, r.site), r.dir);
   } finally {
     await rm(staging, { recursive: true, force: true });

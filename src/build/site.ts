@@ -37,14 +37,14 @@ export interface SiteBuilt {
   artifacts: ManifestArtifact[];
 }
 
-export type SiteOutcome = { ok: true; built: SiteBuilt } | { ok: false; diagnostics: Diagnostic[] };
+export type SiteOutcome = { ok: true; built: SiteBuilt } | { ok: false; diagnostics: Diagnostic[]; secretsCreated: boolean };
 
 export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (line: string) => void): Promise<SiteOutcome> {
   const { plan } = job;
   const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os);
   if (created) log(`${plan.id}: generated site secrets in ${join(job.secretsDir, plan.id)}`);
   const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env);
-  if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics };
+  if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics, secretsCreated: created };
   log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
   return { ok: true, built: { ...r, secretsCreated: created } };
 }

@@ -1,5 +1,6 @@
 import { build, parseShard, type MediaKind } from '../build/build.js';
-import { formatDiagnostic, UsageError } from '../util/diagnostics.js';
+import { CatalogueError, EnvironmentError, formatDiagnostic, UsageError } from '../util/diagnostics.js';
+import { OutputError } from '../build/output.js';
 import { EXIT, parse, type Io } from './main.js';
 
 export function parseMedia(text: string): MediaKind[] {
@@ -7,6 +8,16 @@ export function parseMedia(text: string): MediaKind[] {
   for (const k of kinds) if (k !== 'iso' && k !== 'img') throw new UsageError(`--media accepts iso and img, got "${k}"`);
   if (kinds.length === 0) throw new UsageError('--media needs at least one of iso, img');
   return [...new Set(kinds)].sort() as MediaKind[];
+}
+
+function failureJson(err: unknown, out: string): Record<string, unknown> {
+  const kind = err instanceof CatalogueError ? 'catalogue' : err instanceof OutputError ? 'output' : err instanceof UsageError ? 'usage' : err instanceof EnvironmentError ? 'environment' : 'internal';
+  return {
+    ok: false,
+    out,
+    error: kind,
+    ...(err instanceof CatalogueError ? { diagnostics: err.diagnostics, ...(err.wrote ? { wrote: err.wrote } : {}) } : { message: (err as Error)?.message ?? String(err) }),
+  };
 }
 
 export async function runBuild(args: string[], io: Io): Promise<number> {
@@ -24,7 +35,9 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
   if (values.shard && !values.all) throw new UsageError('--shard needs --all');
   const started = Date.now();
-  const result = await build({
+  let result: Awaited<ReturnType<typeof build>>;
+  try {
+    result = await build({
     catalogueDir: values.catalogue!,
     outDir: values.out!,
     secretsDir: values.secrets!,
@@ -35,7 +48,12 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     strict: values.strict,
     warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
     log: (line) => io.err(`edgeimg: ${line}\n`),
-  });
+    });
+  } catch (err) {
+    // --json promises one result object on stdout, failures included
+    if (values.json) io.out(`${JSON.stringify(failureJson(err, values.out!))}\n`);
+    throw err;
+  }
   const nodes = result.sites.reduce((n, s) => n + s.nodes.length, 0);
   io.err(`edgeimg: built ${result.sites.length} site${result.sites.length === 1 ? '' : 's'}, ${nodes} nodes into ${values.out} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
   if (values.json) {

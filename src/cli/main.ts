@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CatalogueError, EnvironmentError, UsageError, VerifyError } from '../util/diagnostics.js';
 import { generator } from '../version.js';
+import { OutputError } from '../build/output.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, environment: 3 } as const;
 
@@ -26,6 +27,33 @@ Options:
   --debug           show stack traces for unexpected errors
 Exit: 0 ok, 1 invalid catalogue or failed check, 2 usage error, 3 missing host tool or environment problem.`;
 
+/** `edgeimg COMMAND --help`: what the command does, then its usage line(s). */
+const COMMAND_HELP: Record<string, string> = {
+  validate: `edgeimg validate: check every catalogue file, cross-reference and overlay, rendering every node
+with stand-in secrets; report every problem as FILE:LINE:COL: message.
+
+  edgeimg validate [--catalogue DIR] [--strict] [--json]
+
+  --strict   warnings (e.g. an install disk that can name a USB stick) are errors
+Exit: 0 valid, 1 invalid.`,
+  build: `edgeimg build: render configs, site PKI, seed media and a manifest for each selected site into
+OUT/<site>. A failed build changes nothing in OUT; OUT/<site> is replaced only when it holds
+edgeimg output for that site.
+
+  edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
+                [--secrets DIR] [--media iso,img] [--strict] [--json]
+
+  --media LIST   seed media per node: iso (default), img (FAT32 USB stick image), or iso,img
+  --secrets DIR  site secrets (default ./secrets, or $EDGEIMG_SECRETS_DIR); never inside --out
+Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 environment.`,
+  verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
+schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.
+
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--timeout S]
+                 [--junit FILE] [--json]
+Exit: 0 all pass, 1 a check failed, 2 usage, 3 missing host tool.`,
+};
+
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
@@ -47,6 +75,10 @@ export function parse<T extends Options>(args: string[], options: T): ReturnType
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
   const debug = rest.includes('--debug');
+  if (command !== undefined && COMMAND_HELP[command] !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    io.out(`${COMMAND_HELP[command]}\n`);
+    return EXIT.ok;
+  }
   try {
     switch (command) {
       // each command loads only its own modules: `build` never pays for the verifier
@@ -76,7 +108,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 function report(err: unknown, io: Io, debug: boolean): number {
   if (err instanceof CatalogueError) {
     io.err(`${err.message}\n`);
-    io.err(`edgeimg: ${err.diagnostics.length} error${err.diagnostics.length === 1 ? '' : 's'}; nothing was written\n`);
+    const n = `${err.diagnostics.length} error${err.diagnostics.length === 1 ? '' : 's'}`;
+    io.err(`edgeimg: ${n}; ${err.wrote === undefined ? 'nothing was written' : `the output directory is unchanged, but ${err.wrote}`}\n`);
+    return EXIT.failed;
+  }
+  if (err instanceof OutputError) {
+    io.err(`edgeimg: ${err.message}\nedgeimg: nothing was changed\n`);
     return EXIT.failed;
   }
   if (err instanceof UsageError) {

@@ -22,9 +22,9 @@
 //   token:   <[a-z0-9]{6}.[a-z0-9]{16}>
 //   ca:      { crt, key }            # base64 of PEM, as in the Talos file
 
-import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, open, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { EnvironmentError } from '../util/diagnostics.js';
 import { checkKairosPki, checkTalosPki, checkTalosTokens } from './check.js';
@@ -207,8 +207,38 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** Read and parse an existing secrets file; undefined if it does not exist. */
-export async function readSiteSecrets(file: string, os: SiteOs): Promise<SiteSecrets | undefined> {
+/**
+ * Beside secrets.yaml: the sha256 of the last secrets file whose PKI passed the full check
+ * (every certificate parses and matches its key, key types as Talos needs them). The check
+ * costs ~8 ms per site, so a fleet rebuild pays it only when a secrets file changed.
+ */
+export const PKI_CHECKED_NAME = '.pki-checked';
+
+async function pkiCheckedFor(file: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(dirname(file), PKI_CHECKED_NAME), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function markPkiChecked(file: string, digest: string): Promise<void> {
+  const marker = join(dirname(file), PKI_CHECKED_NAME);
+  const tmp = `${marker}.${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, `${digest}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(tmp, marker);
+  } catch {
+    await rm(tmp, { force: true }); // a cache: a read-only secrets directory only costs a re-check
+  }
+}
+
+/**
+ * Read and parse an existing secrets file; undefined if it does not exist. With `checkPki`,
+ * the whole PKI is checked (cached by the file's digest); an inconsistent store is an
+ * EnvironmentError naming the field, never a value.
+ */
+export async function readSiteSecrets(file: string, os: SiteOs, opts: { checkPki?: boolean } = {}): Promise<SiteSecrets | undefined> {
   let fh;
   try {
     fh = await open(file, 'r');
@@ -231,7 +261,12 @@ export async function readSiteSecrets(file: string, os: SiteOs): Promise<SiteSec
   } finally {
     await fh.close();
   }
-  return parseSiteSecrets(text, file, os);
+  if (!opts.checkPki) return parseSiteSecrets(text, file, os);
+  const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  if ((await pkiCheckedFor(file)) === digest) return parseSiteSecrets(text, file, os);
+  const secrets = parseSiteSecrets(text, file, os, { checkPki: true });
+  await markPkiChecked(file, digest);
+  return secrets;
 }
 
 async function ensurePrivateDir(dir: string): Promise<void> {
@@ -322,15 +357,20 @@ export async function loadOrCreateSiteSecrets(
   os: SiteOs,
 ): Promise<{ secrets: SiteSecrets; created: boolean }> {
   const file = siteSecretsPath(secretsDir, siteId);
-  const existing = await readSiteSecrets(file, os);
+  const existing = await readSiteSecrets(file, os, { checkPki: true });
   if (existing) return { secrets: existing, created: false };
 
   const dir = join(secretsDir, siteId);
   await ensurePrivateDir(dir);
   const fresh = os === 'talos' ? await generateTalosSecrets() : await generateKairosSecrets();
-  const won = await publishOnce(file, dir, serializeSiteSecrets(fresh));
+  // what we publish passes the same full check a later load would run
+  const problems = fresh.kind === 'talos' ? checkTalosPki(fresh) : checkKairosPki(fresh);
+  if (problems.length > 0) throw new Error(`internal error: generated secrets for ${siteId} fail the PKI check: ${problems.join('; ')}`);
+  const text = serializeSiteSecrets(fresh);
+  const won = await publishOnce(file, dir, text);
   if (won) {
     await fsyncDir(dir);
+    await markPkiChecked(file, `sha256:${createHash('sha256').update(text).digest('hex')}`);
     return { secrets: fresh, created: true };
   }
   return { secrets: await loadWinner(file, os), created: false };

@@ -31,11 +31,14 @@ export function sortDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {
 /** Thrown for bad user input (catalogue, overlays): exit code 1, never a stack trace. */
 export class CatalogueError extends Error {
   readonly diagnostics: Diagnostic[];
-  constructor(diagnostics: Diagnostic[]) {
+  /** What the failed run did write anyway (e.g. new site secrets), for the closing line. */
+  readonly wrote?: string;
+  constructor(diagnostics: Diagnostic[], wrote?: string) {
     const sorted = sortDiagnostics(diagnostics);
     super(sorted.map(formatDiagnostic).join('\n'));
     this.name = 'CatalogueError';
     this.diagnostics = sorted;
+    if (wrote !== undefined) this.wrote = wrote;
   }
 }
 

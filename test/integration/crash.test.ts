@@ -54,7 +54,7 @@ describe.runIf(haveDist)('worker-thread fleet builds', () => {
       cpSync(join(repoRoot, 'overlays'), join(dir, 'overlays'), { recursive: true });
       for (let i = 0; i < 20; i++) {
         const id = `store-9${String(i).padStart(3, '0')}`;
-        writeFileSync(join(cat, 'sites', `${id}.yaml`), `apiVersion: edgeimg.dev/v1alpha1\nkind: Site\nmetadata:\n  name: ${id}\nspec:\n  profile: store-ha3\n  subnet: 10.90.${i}.0/24\n`);
+        writeFileSync(join(cat, 'sites', `${id}.yaml`), `apiVersion: edgeimg.dev/v1alpha1\nkind: Site\nmetadata:\n  name: ${id}\nspec:\n  profile: store-ha3\n  subnet: 10.90.${i}.0/24\n  nodes:\n${[1, 2, 3].map((n) => `    - { name: cp-${n}, mac: "02:90:00:00:${i.toString(16).padStart(2, '0')}:0${n}" }\n`).join('')}`);
       }
       const trees: Record<string, string>[] = [];
       for (const workers of ['1', '2']) {

@@ -241,7 +241,7 @@ describe('loadOrCreateSiteSecrets', () => {
     }
     expect((await stat(join(dir, 'k'))).mode & 0o777).toBe(0o700);
     expect((await stat(join(dir, 'k', 'secrets.yaml'))).mode & 0o777).toBe(0o600);
-    expect(await readdir(join(dir, 'k'))).toEqual(['secrets.yaml']);
+    expect(await readdir(join(dir, 'k'))).toEqual(['.pki-checked', 'secrets.yaml']);
   });
 
   it('tightens a pre-existing site directory and keeps 0600 under a restrictive umask', async () => {
@@ -280,7 +280,7 @@ describe('loadOrCreateSiteSecrets', () => {
     expect([a.created, b.created].sort()).toEqual([false, true]);
     const onDisk = await loadOrCreateSiteSecrets(dir, 'race', 'talos');
     expect(onDisk.secrets).toEqual(a.secrets);
-    expect(await readdir(join(dir, 'race'))).toEqual(['secrets.yaml']); // no temp files left
+    expect((await readdir(join(dir, 'race'))).sort()).toEqual(['.pki-checked', 'secrets.yaml']); // no temp files left
   });
 
   it('separate processes racing on the same site end with one set of secrets', async () => {
@@ -298,7 +298,7 @@ describe('loadOrCreateSiteSecrets', () => {
     expect(new Set(out.map((o) => o.id)).size).toBe(1);
     const onDisk = await loadOrCreateSiteSecrets(dir, 'xproc', 'talos');
     expect((onDisk.secrets as TalosSecrets).clusterId).toBe(out[0]!.id);
-    expect(await readdir(join(dir, 'xproc'))).toEqual(['secrets.yaml']);
+    expect((await readdir(join(dir, 'xproc'))).sort()).toEqual(['.pki-checked', 'secrets.yaml']);
   });
 
   it('many concurrent kairos creations agree as well', async () => {
