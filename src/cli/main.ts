@@ -105,6 +105,30 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   }
 }
 
+/** File-system failures that are the environment's, not ours: a plain sentence with the path. */
+const ENV_ERRNO: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EISDIR: 'is a directory where a file was expected',
+  EEXIST: 'already exists',
+  ENXIO: 'is a FIFO or device with nothing on the other end',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+};
+
+function environmentProblem(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const what = e?.code !== undefined ? ENV_ERRNO[e.code] : undefined;
+  if (what === undefined) return undefined;
+  const path = e!.path ?? (e as { dest?: string }).dest;
+  return path !== undefined ? `${path}: ${what} (${e!.code})` : `${what} (${e!.code}${e!.syscall ? ` in ${e!.syscall}` : ''})`;
+}
+
 function report(err: unknown, io: Io, debug: boolean): number {
   if (err instanceof CatalogueError) {
     io.err(`${err.message}\n`);
@@ -127,6 +151,12 @@ function report(err: unknown, io: Io, debug: boolean): number {
   if (err instanceof VerifyError) {
     io.err(`edgeimg: ${err.message}\n`);
     return EXIT.failed;
+  }
+  const fsProblem = environmentProblem(err);
+  if (fsProblem !== undefined) {
+    io.err(`edgeimg: ${fsProblem}\n`);
+    if (debug && (err as Error).stack) io.err(`${(err as Error).stack}\n`);
+    return EXIT.environment;
   }
   const e = err as Error;
   io.err(`edgeimg: ${debug && e?.stack ? e.stack : `internal error: ${e?.message ?? String(err)}`}\n`);

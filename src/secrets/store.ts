@@ -23,6 +23,7 @@
 //   ca:      { crt, key }            # base64 of PEM, as in the Talos file
 
 import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
@@ -241,7 +242,8 @@ async function markPkiChecked(file: string, digest: string): Promise<void> {
 export async function readSiteSecrets(file: string, os: SiteOs, opts: { checkPki?: boolean } = {}): Promise<SiteSecrets | undefined> {
   let fh;
   try {
-    fh = await open(file, 'r');
+    // O_NONBLOCK: a FIFO in place of the file must fail below (not a regular file), not hang here
+    fh = await open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (err) {
     if (errno(err) === 'ENOENT') return undefined;
     throw err;

@@ -174,3 +174,33 @@ describe('what a failed build says it wrote', () => {
     }
   });
 });
+
+describe('environment failures exit 3 with the path', () => {
+  it('ENOTDIR: --out under a regular file', async () => {
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const r = await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(file, 'out'), '--secrets', join(work, 'nd-s')]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain(`${join(file, 'out')}: a part of the path is a file, not a directory (ENOTDIR)`);
+    expect(r.err).not.toMatch(/internal error|\n\s+at /);
+  });
+
+  it('a FIFO where the secrets file belongs fails at once instead of hanging', async () => {
+    const secrets = join(work, 'fifo-s');
+    mkdirSync(join(secrets, 'store-0007'), { recursive: true, mode: 0o700 });
+    await execa('mkfifo', ['-m', '600', join(secrets, 'store-0007', 'secrets.yaml')]);
+    const r = await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(work, 'fifo-out'), '--secrets', secrets]);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/secrets\.yaml: is not a regular file/);
+  });
+
+  it('EACCES: an output directory the user cannot write (run as nobody)', async () => {
+    if (process.getuid?.() !== 0) return; // needs root to drop to another user
+    const ro = join(work, 'ro');
+    mkdirSync(ro, { mode: 0o555 });
+    chmodSync(work, 0o755);
+    const p = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', '--import', 'tsx', cli, 'build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(ro, 'out'), '--secrets', join(ro, 's')], { cwd: repoRoot, reject: false });
+    expect(p.exitCode, p.stderr).toBe(3);
+    expect(p.stderr).toContain(`${join(ro, 'out')}: permission denied (EACCES)`);
+  });
+});
