@@ -13,6 +13,38 @@ export interface Diagnostic extends SourcePos {
   severity?: 'warning';
 }
 
+/** Longest excerpt of a user-supplied value a message may quote. */
+export const EXCERPT_MAX = 80;
+
+/** A value as a message may quote it: JSON-quoted, cut at EXCERPT_MAX characters. */
+export function excerpt(value: unknown, max = EXCERPT_MAX): string {
+  const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
+}
+
+/**
+ * A line from outside (a guest console) as a message may quote it: shapes of secret material
+ * (bootstrap-style tokens, long base64 runs as in PEM bodies and base64 secrets) masked, and
+ * cut to EXCERPT_MAX characters.
+ */
+export function redactedExcerpt(line: string, max = EXCERPT_MAX): string {
+  const masked = line
+    .trim()
+    .replace(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g, '[token]')
+    .replace(/[A-Za-z0-9+/=_-]{32,}/g, '[redacted]');
+  return masked.length > max ? `${masked.slice(0, max)}…` : masked;
+}
+
+/**
+ * Where a YAML parser failed, without its message: the `yaml` library's messages carry a code
+ * frame quoting the source line, and in a secret artifact that line can be a token or a key.
+ */
+export function yamlErrorWhere(err: unknown): string {
+  const e = err as { linePos?: Array<{ line: number; col: number }>; code?: string };
+  const at = e?.linePos?.[0];
+  return `${at ? `line ${at.line}, column ${at.col}` : 'unknown position'}${e?.code ? ` (${e.code})` : ''}`;
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`;
 }

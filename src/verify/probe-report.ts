@@ -11,6 +11,7 @@
 //   WARN <text> / ERROR <text> / LOG <text> / HANG requested
 //   END status=ok|error files=<n>
 
+import { redactedExcerpt } from '../util/diagnostics.js';
 import { createHash } from 'node:crypto';
 
 export const PROBE_PREFIX = 'EDGEIMG-PROBE';
@@ -174,7 +175,7 @@ export function parseProbeTranscript(serial: string, nonce?: string): ProbeRepor
         if (name !== undefined && size !== undefined && sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) {
           report.files.push({ name, size, sha256 });
         } else {
-          report.errors.push(`malformed FILE line: ${l.rest}`);
+          report.errors.push(`malformed FILE line: ${redactedExcerpt(l.rest)}`);
         }
         break;
       }

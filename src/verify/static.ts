@@ -15,6 +15,7 @@ import { instanceId } from '../render/nocloud.js';
 import { validateTalosDocuments, talosMinorOf, type TalosDocument } from '../render/talos/index.js';
 import { parsePrivateKeyPem } from '../secrets/pem.js';
 import { sha256Hex } from '../util/fsx.js';
+import { yamlErrorWhere } from '../util/diagnostics.js';
 
 export interface CheckResult {
   check: string; // e.g. "sha256", "seed-iso", "talos-schema", "pki"
@@ -111,7 +112,8 @@ export async function staticChecks(siteDir: string): Promise<{ manifest?: Manife
     if (manifest.os === 'talos') results.push(checkTalosSchema(node, userData!, manifest.osVersion));
     else {
       const first = userData!.toString('utf8').split('\n', 1)[0];
-      add('cloud-config', node, first === '#cloud-config', first === '#cloud-config' ? 'user-data starts with #cloud-config' : `user-data starts with ${JSON.stringify(first)}, not #cloud-config`);
+      // the first line of a secret artifact is never quoted
+      add('cloud-config', node, first === '#cloud-config', first === '#cloud-config' ? 'user-data starts with #cloud-config' : 'user-data does not start with the line #cloud-config');
     }
   }
 
@@ -155,7 +157,7 @@ function parseTalosDocs(userData: Buffer): TalosDocument[] {
   return parseAllDocuments(userData.toString('utf8'))
     .filter((d) => d.contents !== null)
     .map((d) => {
-      if (d.errors.length > 0) throw new Error(d.errors[0]!.message);
+      if (d.errors.length > 0) throw new Error(`YAML error at ${yamlErrorWhere(d.errors[0])}`);
       return d.toJS() as TalosDocument;
     });
 }
@@ -168,7 +170,8 @@ function checkTalosSchema(node: string, userData: Buffer, osVersion: string): Ch
   try {
     docs = parseTalosDocs(userData);
   } catch (err) {
-    return { check, node, ok: false, message: `user-data is not valid YAML: ${(err as Error).message}` };
+    // never the parser's message: it quotes the line, and user-data holds tokens and keys
+    return { check, node, ok: false, message: `user-data is not valid YAML: ${(err as Error).message.startsWith('YAML error at') ? (err as Error).message.slice('YAML error at '.length) : yamlErrorWhere(err)}` };
   }
   const errs = validateTalosDocuments(docs, minor);
   return errs.length === 0
@@ -199,7 +202,7 @@ function checkTalosPkiArtifacts(manifest: Manifest, contents: Map<string, Buffer
         ? { check: 'pki', node: null, ok: true, message: 'talosconfig client certificate chains to the OS CA (O=os:admin)' }
         : { check: 'pki', node: null, ok: false, message: problems.join('; ') });
     } catch (err) {
-      out.push({ check: 'pki', node: null, ok: false, message: `talosconfig unreadable: ${(err as Error).message}` });
+      out.push({ check: 'pki', node: null, ok: false, message: `talosconfig unreadable: ${(err as { linePos?: unknown }).linePos ? `YAML error at ${yamlErrorWhere(err)}` : 'missing or malformed context, ca, crt or key'}` });
     }
   }
   for (const n of manifest.nodes) {

@@ -252,10 +252,12 @@ describe('edgeimg command line', () => {
     expect(ids.sort()).toEqual(['lab-0001', 'plant-0031', 'store-0007', 'store-0412']);
   });
 
-  it('prints no stack trace for an internal error unless --debug', async () => {
+  it('prints no stack trace for an environment error unless --debug', async () => {
     writeFileSync(join(work, 'not-a-dir'), 'x');
     const r = await run(['build', '--site', 'store-0412', '--catalogue', catalogue, '--out', join(work, 'not-a-dir'), '--secrets', secrets]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.err).not.toMatch(/\n\s+at /);
+    const d = await run(['build', '--site', 'store-0412', '--catalogue', catalogue, '--out', join(work, 'not-a-dir'), '--secrets', secrets, '--debug']);
+    expect(d.err).toMatch(/\n\s+at /);
   });
 });

@@ -4,6 +4,7 @@
 // Every offset is bounds-checked; loops are bounded, so garbage input throws, never hangs.
 
 import { u16be, u16le, u32le } from '../common.js';
+import { excerpt } from '../../util/diagnostics.js';
 
 export interface IsoReadResult {
   volumeId: string;
@@ -198,14 +199,14 @@ function collect(
     let pending: Uint8Array[] = [];
     for (const e of entries) {
       const name = e.rrName ?? e.name;
-      if (name.length === 0 || name.includes('/') || name === '.' || name === '..') invalid(`bad file name ${JSON.stringify(name)}`);
+      if (name.length === 0 || name.includes('/') || name === '.' || name === '..') invalid(`bad file name ${excerpt(name)}`);
       if (e.isDir) {
         walk(e.extent, e.size, `${prefix}${name}/`, depth + 1);
         continue;
       }
       const start = e.extent * vol.blockSize;
       if (e.size > 0 && start + e.size > b.length) {
-        truncated(`file ${JSON.stringify(prefix + name)} (block ${e.extent}, ${e.size} bytes) extends beyond end of image (${b.length} bytes)`);
+        truncated(`file ${excerpt(prefix + name)} (block ${e.extent}, ${e.size} bytes) extends beyond end of image (${b.length} bytes)`);
       }
       budget -= e.size;
       if (budget < 0) invalid('file extents add up to far more than the image size');

@@ -10,6 +10,7 @@
 // console) with the scratch install disk read back after the run: a GPT with Kairos' partitions
 // (state, recovery, oem; see docs/decisions-real-images.md) and a guest that rebooted by itself.
 
+import { redactedExcerpt } from '../../util/diagnostics.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { cleanLine, createScratchDisk, installerGuestOptions, judgeLines, onFirstVerdict, startGuest, tail, type ProfileBootOptions, type ProfileResult, type Verdict } from './common.js';
 
@@ -52,7 +53,7 @@ export class KairosTranscriptJudge {
     for (const f of KAIROS_FAILURES) {
       if (f.re.test(line)) {
         const ds = this.noDatasource > 0 ? ' (the datasource reported no metadata/userdata earlier)' : '';
-        this.verdict = { status: 'fail', reason: `${f.why}${ds}: ${line.trim().slice(0, 300)}` };
+        this.verdict = { status: 'fail', reason: `${f.why}${ds}: ${redactedExcerpt(line, 240)}` };
         return this.verdict;
       }
     }

@@ -14,6 +14,7 @@
 //   - the nocloud platform logs `found config disk (cidata) at <dev>` and
 //     `fetching machine config from: cidata/user-data` while reading the seed.
 
+import { redactedExcerpt } from '../../util/diagnostics.js';
 import { X509Certificate } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { QemuUserNetwork } from '../qemu.js';
@@ -75,7 +76,7 @@ export class TalosTranscriptJudge {
     }
     for (const f of TALOS_FAILURES) {
       if (f.re.test(line)) {
-        this.verdict = { status: 'fail', reason: `${f.why}: ${line.trim().slice(0, 300)}` };
+        this.verdict = { status: 'fail', reason: `${f.why}: ${redactedExcerpt(line, 240)}` };
         return this.verdict;
       }
     }
