@@ -109,7 +109,7 @@ function flipSecretBytes(file: string, needle: string): void {
   const buf = readFileSync(file);
   const at = buf.indexOf(needle);
   expect(at, `${needle} in ${file}`).toBeGreaterThan(0);
-  buf[at + 2] ^= 0x20;
+  buf[at + 2] = buf[at + 2]! ^ 0x20;
   writeFileSync(file, buf);
 }
 
