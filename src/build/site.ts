@@ -114,6 +114,7 @@ async function buildSite(
       firmware: n.hardware.firmware,
       hardwareClass: n.hardware.name,
       address: n.ip,
+      ...(n.mac ? { mac: n.mac } : {}),
     })),
   };
   writeFileSync(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644, flag: 'wx' });

@@ -1,5 +1,7 @@
 // Minimal IPv4 arithmetic: all the catalogue needs is subnets, offsets and membership.
 
+import { excerpt } from './excerpt.js';
+
 export interface Subnet {
   network: number; // as unsigned 32-bit
   prefix: number;
@@ -22,11 +24,11 @@ export function parseCidr(s: string): Subnet | { error: string } {
   const prefix = Number(len);
   const addr = ip === undefined ? undefined : parseIpv4(ip);
   if (addr === undefined || extra !== undefined || !/^\d{1,2}$/.test(len ?? '') || prefix > 32) {
-    return { error: `"${s}" is not an IPv4 CIDR` };
+    return { error: `${excerpt(s)} is not an IPv4 CIDR` };
   }
   const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
   if ((addr & mask) >>> 0 !== addr) {
-    return { error: `"${s}" has host bits set; did you mean ${formatIpv4((addr & mask) >>> 0)}/${prefix}?` };
+    return { error: `${excerpt(s)} has host bits set; did you mean ${formatIpv4((addr & mask) >>> 0)}/${prefix}?` };
   }
   return { network: addr, prefix };
 }

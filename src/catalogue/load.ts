@@ -2,10 +2,14 @@
 // catalogue schema, and indexes documents by kind and name. Errors are collected, never
 // thrown one at a time, so a user sees everything wrong in one run.
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { relative, resolve, join } from 'node:path';
 import { sha256Hex } from '../util/fsx.js';
 import type { Diagnostic } from '../util/diagnostics.js';
+import { excerpt } from './excerpt.js';
+import { fileTypeOf, readRegularFileSync } from '../util/safe-read.js';
+import { MAX_CATALOGUE_FILE_BYTES } from './files.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
 import { validateDocument } from './schema.js';
 import type { Catalogue, Entry, FleetSpec, HardwareSpec, ProfileSpec, SiteSpec } from './types.js';
@@ -21,18 +25,47 @@ export function displayPath(abs: string): string {
   return rel && !rel.startsWith('..') ? rel : abs;
 }
 
-async function listYamlFiles(dir: string): Promise<string[]> {
+const YAML_NAME = /\.ya?ml$/;
+
+/**
+ * Every YAML file under `dir`, sorted. Symlinks are never followed; a symlink or other
+ * non-regular entry that would have been read (a *.yaml name, or a link to a directory) is an
+ * error rather than silently skipped. Non-YAML entries are ignored as before.
+ */
+function listYamlFiles(dir: string, diagnostics: Diagnostic[]): string[] {
   const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true });
+  const refuse = (p: string, what: string): void => {
+    diagnostics.push({ file: displayPath(p), line: 1, col: 1, message: `${what}; catalogue files must be regular files inside the catalogue (symlinks are not followed)` });
+  };
+  const walk = (d: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      diagnostics.push({ file: displayPath(d), line: 1, col: 1, message: `cannot list directory (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+      return;
+    }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && /\.ya?ml$/.test(e.name)) out.push(p);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        if (YAML_NAME.test(e.name)) out.push(p);
+      } else if (e.isSymbolicLink()) {
+        let target: string | undefined;
+        try {
+          target = statSync(p).isDirectory() ? 'a directory' : undefined; // stat never opens the target
+        } catch {
+          target = undefined; // dangling
+        }
+        if (YAML_NAME.test(e.name)) refuse(p, 'is a symbolic link');
+        else if (target) refuse(p, `is a symbolic link to ${target}`);
+      } else if (YAML_NAME.test(e.name)) {
+        refuse(p, `is ${fileTypeOf(e)}, not a regular file`);
+      }
     }
   };
-  await walk(dir);
+  walk(dir);
   return out.sort();
 }
 
@@ -51,11 +84,17 @@ export async function loadCatalogue(dir: string): Promise<LoadResult> {
     diagnostics.push({ file: displayPath(root), line: 1, col: 1, message: 'catalogue directory not found' });
     return { catalogue, diagnostics };
   }
-  const files = await listYamlFiles(root);
-  const texts = await Promise.all(files.map((f) => readFile(f)));
+  const files = listYamlFiles(root, diagnostics);
   const fleets: Entry<FleetSpec>[] = [];
-  files.forEach((abs, i) => {
-    const buf = texts[i]!;
+  for (const abs of files) {
+    // opened O_NOFOLLOW|O_NONBLOCK and checked with fstat: a file swapped for a symlink or a
+    // FIFO after listing is refused, never followed or waited on
+    const read = readRegularFileSync(abs, MAX_CATALOGUE_FILE_BYTES, 'catalogue files');
+    if ('problem' in read) {
+      diagnostics.push({ file: displayPath(abs), line: 1, col: 1, message: `file ${read.problem}` });
+      continue;
+    }
+    const buf = read.data;
     catalogue.fileDigests.set(abs, sha256Hex(buf));
     const { docs, diagnostics: yamlDiags } = parseYaml(displayPath(abs), buf.toString('utf8'));
     diagnostics.push(...yamlDiags);
@@ -67,7 +106,7 @@ export async function loadCatalogue(dir: string): Promise<LoadResult> {
       }
       index(doc, catalogue, fleets, diagnostics);
     }
-  });
+  }
   if (fleets.length === 0 && !diagnostics.some((d) => /YAML|Fleet/.test(d.message))) {
     diagnostics.push({ file: displayPath(root), line: 1, col: 1, message: 'no Fleet document found in the catalogue' });
   }
@@ -89,7 +128,7 @@ function index(doc: YamlDoc, cat: Catalogue, fleets: Entry<FleetSpec>[], diags: 
     if (prev) {
       diags.push({
         ...doc.pos.value('/metadata/name'),
-        message: `duplicate ${what} "${entry.name}"; first defined at ${fmt(prev.doc.pos.value('/metadata/name'))}`,
+        message: `duplicate ${what} ${excerpt(entry.name)}; first defined at ${fmt(prev.doc.pos.value('/metadata/name'))}`,
       });
       return;
     }

@@ -1,10 +1,11 @@
 // Overlay files (kind: Overlay) are referenced by path from fleet, hardware classes, sites
 // and nodes. They are read once, validated against the catalogue schema, and cached.
 
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Diagnostic, SourcePos } from '../util/diagnostics.js';
 import { sha256Hex } from '../util/fsx.js';
+import { excerpt } from './excerpt.js';
+import { readCatalogueFile, referenceMessage, type Confinement } from './files.js';
 import { displayPath } from './load.js';
 import { validateDocument } from './schema.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
@@ -30,7 +31,14 @@ export interface OverlayFile {
 }
 
 export class OverlayCache {
-  private readonly cache = new Map<string, { overlay?: OverlayFile; diagnostics: Diagnostic[]; missing?: boolean }>();
+  private readonly cache = new Map<string, { overlay?: OverlayFile; diagnostics: Diagnostic[]; unreadable?: { problem: string; code?: string } }>();
+
+  /**
+   * With `confinement`, overlay paths must lie inside the catalogue (resolve does this). Without
+   * it (a build worker re-reading overlays the main thread already checked), only the
+   * regular-file and size checks apply.
+   */
+  constructor(private readonly confinement?: Confinement) {}
 
   get(abs: string): OverlayFile | undefined {
     return this.cache.get(abs)?.overlay;
@@ -50,18 +58,18 @@ export class OverlayCache {
     const abs = resolve(dirname(referencedFrom.abs), ref);
     const hit = this.cache.get(abs);
     if (hit) {
-      // a missing file is reported at each reference, so every broken reference is visible;
-      // an invalid file's own errors were reported at its first reference
-      if (hit.missing) return { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
+      // a missing or unreadable file is reported at each reference, so every broken reference
+      // is visible; an invalid file's own errors were reported at its first reference
+      if (hit.unreadable) return { diagnostics: [{ ...referencedFrom, message: referenceMessage('overlay file', ref, hit.unreadable) }] };
       return { overlay: hit.overlay, diagnostics: [] };
     }
-    let text: Buffer;
-    try {
-      text = readFileSync(abs);
-    } catch {
-      this.cache.set(abs, { diagnostics: [], missing: true });
-      return { diagnostics: [{ ...referencedFrom, message: `overlay file not found: ${ref}` }] };
+    // inside the catalogue, no symlinks, a regular file (a FIFO or device fails at once), capped
+    const read = readCatalogueFile(abs, this.confinement);
+    if ('problem' in read) {
+      this.cache.set(abs, { diagnostics: [], unreadable: read });
+      return { diagnostics: [{ ...referencedFrom, message: referenceMessage('overlay file', ref, read) }] };
     }
+    const text = read.data;
     const display = displayPath(abs);
     let parsed = parseYaml(display, text.toString('utf8'));
     // A Kairos overlay's values end up in a cloud-config that yip decodes as YAML 1.1
@@ -75,7 +83,7 @@ export class OverlayCache {
       const doc = parsed.docs[0];
       const kind = (doc.value as { kind?: unknown } | null)?.kind;
       if (kind !== 'Overlay') {
-        diagnostics.push({ ...doc.pos.value('/kind'), message: `expected kind "Overlay" in an overlay file, got ${JSON.stringify(kind)}` });
+        diagnostics.push({ ...doc.pos.value('/kind'), message: `expected kind "Overlay" in an overlay file, got ${kind === undefined ? 'none' : excerpt(kind)}` });
       } else {
         diagnostics.push(...validateDocument(doc));
         diagnostics.push(...checkPatches(doc));
@@ -94,16 +102,18 @@ export class OverlayCache {
 /** A patch is either a merge or one JSON-patch operation, never both. */
 function checkPatches(doc: YamlDoc): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const patches = ((doc.value as { patches?: OverlayPatch[] }).patches ?? []) as OverlayPatch[];
-  patches.forEach((p, i) => {
+  const patches = (doc.value as { patches?: unknown }).patches;
+  if (!Array.isArray(patches)) return out; // the schema check reports it
+  (patches as OverlayPatch[]).forEach((p, i) => {
+    if (p === null || typeof p !== 'object') return; // the schema check reports it
     const at = doc.pos.value(`/patches/${i}`);
     const isMerge = p.merge !== undefined;
     const isOp = p.op !== undefined;
     if (isMerge === isOp) {
       out.push({ ...at, message: 'a patch needs either "merge" or "op" (with "path"), not both or neither' });
     } else if (isOp) {
-      if (p.path === undefined) out.push({ ...at, message: `a "${p.op}" patch needs "path"` });
-      if (p.op !== 'remove' && !('value' in p)) out.push({ ...at, message: `a "${p.op}" patch needs "value"` });
+      if (p.path === undefined) out.push({ ...at, message: `a ${excerpt(p.op)} patch needs "path"` });
+      if (p.op !== 'remove' && !('value' in p)) out.push({ ...at, message: `a ${excerpt(p.op)} patch needs "value"` });
     }
   });
   return out;

@@ -2,10 +2,11 @@
 // into one fully explicit SitePlan per site. Every problem found becomes a positioned
 // diagnostic; resolution carries on so that one run reports everything.
 
-import { readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { Diagnostic, SourcePos } from '../util/diagnostics.js';
 import { sha256Hex } from '../util/fsx.js';
+import { bare, excerpt, excerptList } from './excerpt.js';
+import { confinementFor, readCatalogueFile, referenceMessage, type Confinement } from './files.js';
 import { formatIpv4, isHostInSubnet, offsetAddress, parseCidr, parseIpv4, type Subnet } from './ip.js';
 import { displayPath } from './load.js';
 import { OverlayCache } from './overlays.js';
@@ -14,6 +15,9 @@ import type { Catalogue, Entry, HardwareSpec, NodeSpec, SiteSpec } from './types
 import type { YamlDoc } from './yaml.js';
 
 export const SITE_MIRROR_REF = '${site.mirror}';
+
+/** A hostname is one DNS label (RFC 1035): at most 63 characters. */
+export const MAX_HOSTNAME_CHARS = 63;
 
 export interface ResolveResult {
   plans: SitePlan[];
@@ -25,6 +29,8 @@ export interface ResolveResult {
 
 interface Ctx {
   cat: Catalogue;
+  /** Where referenced files (overlays, the CA bundle) may be read from. */
+  confinement: Confinement;
   diags: Diagnostic[];
   warnings: Diagnostic[];
   overlays: OverlayCache;
@@ -41,7 +47,8 @@ function docAbs(doc: YamlDoc): string {
 
 /** Resolve every site in the catalogue (sorted by id) and run the fleet-wide checks. */
 export function resolveCatalogue(cat: Catalogue): ResolveResult {
-  const ctx: Ctx = { cat, diags: [], warnings: [], overlays: new OverlayCache(), hardware: new Map(), allNodes: [] };
+  const confinement = confinementFor(cat.root, displayPath);
+  const ctx: Ctx = { cat, confinement, diags: [], warnings: [], overlays: new OverlayCache(confinement), hardware: new Map(), allNodes: [] };
   const plans: SitePlan[] = [];
   if (!cat.fleet) return { plans, diagnostics: ctx.diags, warnings: ctx.warnings, overlays: ctx.overlays };
   ctx.caBundle = loadCaBundle(ctx);
@@ -58,22 +65,21 @@ function loadCaBundle(ctx: Ctx): { pem: string; file: string } | undefined {
   const ref = fleet.spec.registries?.caBundle;
   if (!ref) return undefined;
   const abs = resolvePath(dirname(docAbs(fleet.doc)), ref);
-  let pem: string;
-  try {
-    pem = readFileSync(abs, 'utf8');
-  } catch {
-    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `CA bundle file not found: ${ref}` });
+  const read = readCatalogueFile(abs, ctx.confinement);
+  if ('problem' in read) {
+    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: referenceMessage('CA bundle file', ref, read) });
     return undefined;
   }
+  const pem = read.data.toString('utf8');
   if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
-    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `${ref} holds no PEM certificate` });
+    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `${bare(ref)} holds no PEM certificate` });
     return undefined;
   }
   if (/PRIVATE KEY/.test(pem)) {
-    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `${ref} contains a private key; a CA bundle must hold certificates only` });
+    ctx.diags.push({ ...fleet.doc.pos.value('/spec/registries/caBundle'), message: `${bare(ref)} contains a private key; a CA bundle must hold certificates only` });
     return undefined;
   }
-  ctx.cat.fileDigests.set(abs, sha256Hex(pem));
+  ctx.cat.fileDigests.set(abs, sha256Hex(read.data));
   return { pem: pem.endsWith('\n') ? pem : `${pem}\n`, file: abs };
 }
 
@@ -82,7 +88,10 @@ function overlayRefs(ctx: Ctx, level: OverlayRef['level'], refs: string[] | unde
   (refs ?? []).forEach((ref, i) => {
     const { overlay, diagnostics } = ctx.overlays.load(ref, at(doc, `${path}/${i}`));
     ctx.diags.push(...diagnostics);
-    if (overlay) out.push({ level, path: overlay.path, display: overlay.display });
+    if (overlay) {
+      out.push({ level, path: overlay.path, display: overlay.display });
+      ctx.cat.fileDigests.set(overlay.path, overlay.sha256); // the build's input digest need not read it again
+    }
   });
   return out;
 }
@@ -90,8 +99,8 @@ function overlayRefs(ctx: Ctx, level: OverlayRef['level'], refs: string[] | unde
 function resolveHardware(ctx: Ctx, name: string, ref: { doc: YamlDoc; path: string }): HardwarePlan | undefined {
   const entry = ctx.cat.hardware.get(name);
   if (!entry) {
-    const known = [...ctx.cat.hardware.keys()].sort().join(', ') || 'none defined';
-    ctx.diags.push({ ...ref.doc.pos.value(ref.path), message: `unknown hardware class "${name}" (known: ${known})` });
+    const known = excerptList([...ctx.cat.hardware.keys()].sort()) || 'none defined';
+    ctx.diags.push({ ...ref.doc.pos.value(ref.path), message: `unknown hardware class ${excerpt(name)} (known: ${known})` });
     return undefined;
   }
   if (!ctx.hardware.has(name)) {
@@ -130,7 +139,7 @@ function installDiskWarnings(entry: Entry<HardwareSpec>): Diagnostic[] {
     {
       ...entry.doc.pos.value('/spec/installDisk/path'),
       severity: 'warning',
-      message: `hardware class ${entry.name}: install disk ${path} can name a USB stick (the boot or seed stick enumerates as /dev/sdX too); use a stable /dev/disk/by-path/... path or an installDisk selector`,
+      message: `hardware class ${entry.name}: install disk ${bare(path)} can name a USB stick (the boot or seed stick enumerates as /dev/sdX too); use a stable /dev/disk/by-path/... path or an installDisk selector`,
     },
   ];
 }
@@ -146,8 +155,8 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
 
   const profile = s.profile ? cat.profiles.get(s.profile) : undefined;
   if (s.profile && !profile) {
-    const known = [...cat.profiles.keys()].sort().join(', ') || 'none defined';
-    diags.push({ ...sdoc.pos.value('/spec/profile'), message: `unknown site profile "${s.profile}" (known: ${known})` });
+    const known = excerptList([...cat.profiles.keys()].sort()) || 'none defined';
+    diags.push({ ...sdoc.pos.value('/spec/profile'), message: `unknown site profile ${excerpt(s.profile)} (known: ${known})` });
   }
   if (profile) inputFiles.add(docAbs(profile.doc));
 
@@ -164,7 +173,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     if (!subnet) return undefined;
     if (explicit !== undefined) {
       const ip = parseIpv4(explicit);
-      if (ip === undefined) diags.push({ ...where, message: `${what} "${explicit}" is not an IPv4 address` });
+      if (ip === undefined) diags.push({ ...where, message: `${what} ${excerpt(explicit)} is not an IPv4 address` });
       else if (!isHostInSubnet(subnet, ip)) {
         diags.push({ ...where, message: `${what} ${explicit} is outside the site subnet ${s.subnet}` });
       } else return ip;
@@ -202,7 +211,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     const path = `/spec/nodes/${i}`;
     const dup = siteNames.get(n.name);
     if (dup !== undefined) {
-      diags.push({ ...sdoc.pos.value(`${path}/name`), message: `duplicate node name "${n.name}" in site ${site.name}` });
+      diags.push({ ...sdoc.pos.value(`${path}/name`), message: `duplicate node name ${excerpt(n.name)} in site ${site.name}` });
       return;
     }
     siteNames.set(n.name, i);
@@ -254,6 +263,15 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     }
     const ip = address(n.address, n.offset, pos(n.address !== undefined ? 'address' : 'offset'), `node ${n.name} address`);
     if (hw) checkNicMatch(ctx, { os, nodeName: n.name, mac: n.mac, hw, where: nodeWhere });
+    // An explicit hostname is a DNS label by the schema; the default joins two labels, which
+    // together can exceed the 63 characters a label (and a Linux hostname) may have.
+    const hostname = n.hostname ?? `${site.name}-${n.name}`;
+    if (n.hostname === undefined && hostname.length > MAX_HOSTNAME_CHARS) {
+      diags.push({
+        ...nodeWhere,
+        message: `node "${n.name}" has the default hostname ${hostname} (site id, "-", node name), ${hostname.length} characters; a hostname is one DNS label of at most ${MAX_HOSTNAME_CHARS}: shorten the site id or node name, or set hostname`,
+      });
+    }
     if (!hw || !n.role || ip === undefined || !subnet) continue;
     let hwOverlays = hwOverlayCache.get(hw.name);
     if (!hwOverlays) {
@@ -265,7 +283,7 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     const nodeOverlays = ovRef ? overlayRefs(ctx, 'node', n.overlays, ovRef.doc, ovRef.path) : [];
     nodes.push({
       name: n.name,
-      hostname: n.hostname ?? `${site.name}-${n.name}`,
+      hostname,
       role: n.role,
       hardware: hw,
       ...(n.mac ? { mac: n.mac.toLowerCase() } : {}),
@@ -371,7 +389,7 @@ function checkNicMatch(ctx: Ctx, a: { os: string; nodeName: string; mac: string 
   if (a.mac !== undefined) return;
   const nic = a.hw.nic;
   if (nic.name === undefined) {
-    const how = Object.entries(nic.selector ?? {}).map(([k, v]) => `${k} ${v}`).join(', ');
+    const how = Object.entries(nic.selector ?? {}).map(([k, v]) => `${k} ${bare(v)}`).join(', ');
     ctx.diags.push({
       ...a.where,
       message: `node "${a.nodeName}" needs a mac: hardware class ${a.hw.name} selects its NIC by selector (${how}), but network-config readers (Talos NoCloud, cloud-init) match a NIC only by name or MAC, so the static address could land on no port or on every port of that driver`,
@@ -379,7 +397,7 @@ function checkNicMatch(ctx: Ctx, a: { os: string; nodeName: string; mac: string 
   } else if (a.os === 'kairos' && /^eth\d+$/.test(nic.name)) {
     ctx.diags.push({
       ...a.where,
-      message: `node "${a.nodeName}" needs a mac: installed Kairos boots with predictable interface names (net.ifnames=1), so hardware class ${a.hw.name}'s NIC name "${nic.name}" never exists there; give the node's MAC, or name the NIC by its predictable name (e.g. enp1s0)`,
+      message: `node "${a.nodeName}" needs a mac: installed Kairos boots with predictable interface names (net.ifnames=1), so hardware class ${a.hw.name}'s NIC name ${excerpt(nic.name)} never exists there; give the node's MAC, or name the NIC by its predictable name (e.g. enp1s0)`,
     });
   }
 }
@@ -413,7 +431,7 @@ function resolveRegistries(ctx: Ctx, localMirror: string | undefined, site: Entr
         url = undefined;
       }
       if (!url || !/^https?:$/.test(url.protocol)) {
-        ctx.diags.push({ ...where, message: `registry endpoint "${ep}" must be an http(s) URL or ${SITE_MIRROR_REF}` });
+        ctx.diags.push({ ...where, message: `registry endpoint ${excerpt(ep)} must be an http(s) URL or ${SITE_MIRROR_REF}` });
         return;
       }
       endpoints.push(ep);

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { packagePath } from '../util/paths.js';
 import type { Diagnostic } from '../util/diagnostics.js';
-import type { YamlDoc } from './yaml.js';
+import { escapePointer, type YamlDoc } from './yaml.js';
+import { bare, excerpt } from './excerpt.js';
 
 let validator: ValidateFunction | undefined;
 
@@ -42,15 +43,26 @@ export function validateDocument(doc: YamlDoc): Diagnostic[] {
 function describe(e: ErrorObject, doc: YamlDoc): Diagnostic | undefined {
   const path = e.instancePath;
   const field = fieldName(path);
+  if (e.propertyName !== undefined || e.keyword === 'propertyNames') {
+    // a key that breaks `propertyNames` (e.g. a label name): point at that key, quote the key
+    // (never the whole mapping, which for 40,000 bad keys made every message quote them all)
+    if (e.keyword === 'propertyNames') return undefined; // the inner error says which and why
+    const name = e.propertyName!;
+    const pattern = (e.params as { pattern?: string }).pattern;
+    return {
+      ...doc.pos.key(`${path}/${escapePointer(name)}`),
+      message: `${field ? `${field} key` : 'key'} ${excerpt(name)} is invalid${pattern ? ` (must match ${pattern})` : ` (${e.message ?? 'invalid'})`}`,
+    };
+  }
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-      const hint = closest(key, allowed);
+      const hint = key.length <= 64 ? closest(key, allowed) : undefined; // no edit distance over a 1,000-character key
       const where = field ? ` in ${field}` : '';
       return {
-        ...doc.pos.key(`${path}/${key}`),
-        message: `unknown key "${key}"${where}${hint ? ` (did you mean "${hint}"?)` : `; allowed: ${allowed.join(', ')}`}`,
+        ...doc.pos.key(`${path}/${escapePointer(key)}`),
+        message: `unknown key ${excerpt(key)}${where}${hint ? ` (did you mean "${hint}"?)` : `; allowed: ${allowed.join(', ')}`}`,
       };
     }
     case 'required': {
@@ -70,7 +82,7 @@ function describe(e: ErrorObject, doc: YamlDoc): Diagnostic | undefined {
       const desc = (e.parentSchema as { description?: string }).description;
       return {
         ...doc.pos.value(path),
-        message: `${field} has an invalid value ${JSON.stringify(valueAt(doc.value, path))}${desc ? ` (expected ${desc})` : ''}`,
+        message: `${field} has an invalid value ${excerpt(valueAt(doc.value, path))}${desc ? ` (expected ${desc})` : ''}`,
       };
     }
     case 'minProperties':
@@ -93,7 +105,7 @@ function fieldName(path: string): string {
     .split('/')
     .slice(1)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`))
+    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${bare(s, 40)}`)) // user keys (labels, registries) cut
     .join('')
     .replace(/^\./, '');
 }

@@ -49,8 +49,11 @@ Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 en
   verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
 schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.
 
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--timeout S]
-                 [--junit FILE] [--json]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot] [--jobs N]
+                 [--timeout S] [--junit FILE] [--json]
+
+  --catalogue DIR  each site's nodes must be the catalogue's (default ./catalogue; skipped,
+                   with a note, when it does not exist)
 Exit: 0 all pass, 1 a check failed, 2 usage, 3 missing host tool.`,
 };
 

@@ -8,6 +8,7 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
     site: { type: 'string', multiple: true },
     out: { type: 'string', default: 'out' },
+    catalogue: { type: 'string', default: 'catalogue' },
     boot: { type: 'boolean' },
     jobs: { type: 'string' },
     junit: { type: 'string' },
@@ -25,6 +26,7 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
   try {
     const report = await verify({
       outDir: values.out!,
+      catalogueDir: values.catalogue!,
       sites,
       boot: values.boot,
       jobs,

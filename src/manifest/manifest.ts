@@ -1,9 +1,16 @@
 // manifest.json: the list of every artifact of a site with its digest, so CI, field
 // technicians and `edgeimg verify` can tell an intact medium from a corrupted or stale one.
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../util/fsx.js';
+import { readRegularFile } from '../util/safe-read.js';
+
+/**
+ * Largest manifest.json read. A site's manifest is a few KiB (about 250 bytes per artifact,
+ * 5-6 artifacts per node, 1-5 nodes); 1 MiB holds thousands of artifacts, and bounds what a
+ * corrupt or hostile manifest can make `verify` parse.
+ */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 export type ArtifactKind = 'user-data' | 'meta-data' | 'network-config' | 'seed-iso' | 'seed-img' | 'talosconfig';
 
@@ -25,6 +32,8 @@ export interface ManifestNode {
   firmware: 'uefi' | 'bios';
   hardwareClass: string;
   address: string;
+  /** The node's NIC MAC, when the catalogue gives one. */
+  mac?: string;
 }
 
 export interface Manifest {
@@ -54,14 +63,25 @@ export function serializeManifest(m: Manifest): string {
     generator: { name: m.generator.name, version: m.generator.version },
     inputDigest: m.inputDigest,
     artifacts: artifacts.map((a) => ({ path: a.path, kind: a.kind, node: a.node, sha256: a.sha256, bytes: a.bytes, secret: a.secret })),
-    nodes: m.nodes.map((n) => ({ name: n.name, hostname: n.hostname, role: n.role, arch: n.arch, firmware: n.firmware, hardwareClass: n.hardwareClass, address: n.address })),
+    nodes: m.nodes.map((n) => ({ name: n.name, hostname: n.hostname, role: n.role, arch: n.arch, firmware: n.firmware, hardwareClass: n.hardwareClass, address: n.address, ...(n.mac ? { mac: n.mac } : {}) })),
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
 
+/** Reads OUT/<site>/manifest.json: a regular file (no symlink, FIFO or device) of at most MAX_MANIFEST_BYTES. */
 export async function readManifest(siteDir: string): Promise<Manifest> {
-  const text = await readFile(join(siteDir, 'manifest.json'), 'utf8');
-  const m = JSON.parse(text) as Manifest;
-  if (m.schemaVersion !== 1 || !Array.isArray(m.artifacts)) throw new Error(`${join(siteDir, 'manifest.json')}: not an edgeimg manifest (schemaVersion 1)`);
+  const file = join(siteDir, 'manifest.json');
+  const read = await readRegularFile(file, MAX_MANIFEST_BYTES, 'manifest.json');
+  if ('problem' in read) throw new Error(`${file}: ${read.problem}`);
+  let m: Manifest;
+  try {
+    m = JSON.parse(read.data.toString('utf8')) as Manifest;
+  } catch {
+    throw new Error(`${file}: not valid JSON`);
+  }
+  if (m === null || typeof m !== 'object' || m.schemaVersion !== 1 || !Array.isArray(m.artifacts)) throw new Error(`${file}: not an edgeimg manifest (schemaVersion 1)`);
+  const bad = m.artifacts.findIndex((a) => a === null || typeof a !== 'object' || typeof a.path !== 'string' || typeof a.sha256 !== 'string' || !Number.isSafeInteger(a.bytes));
+  if (bad >= 0) throw new Error(`${file}: artifacts[${bad}] needs a string path and sha256 and an integer bytes`);
+  if (!Array.isArray(m.nodes)) throw new Error(`${file}: not an edgeimg manifest (no nodes list)`);
   return m;
 }

@@ -6,13 +6,17 @@ import { emitYaml } from '../util/yaml-emit.js';
 import type { NodePlan, SitePlan } from '../catalogue/plan.js';
 import { sha256Hex } from '../util/fsx.js';
 
-/** instance-id changes exactly when the node's rendered config changes. */
-export function instanceId(userData: string | Uint8Array): string {
-  return `iid-${sha256Hex(userData).slice(0, 32)}`;
+/**
+ * `iid-<site>.<node>.<hash>`: names whose seed this is (site ids and node names are DNS labels,
+ * so the dots separate them unambiguously) and changes exactly when the node's rendered config
+ * changes. `verify` uses it to prove identity: a seed copied to another site or node fails.
+ */
+export function instanceId(siteId: string, nodeName: string, userData: string | Uint8Array): string {
+  return `iid-${siteId}.${nodeName}.${sha256Hex(userData).slice(0, 32)}`;
 }
 
-export function renderMetaData(node: NodePlan, userData: string | Uint8Array): string {
-  return emitYaml({ 'instance-id': instanceId(userData), 'local-hostname': node.hostname }, { indent: 2 });
+export function renderMetaData(site: SitePlan, node: NodePlan, userData: string | Uint8Array): string {
+  return emitYaml({ 'instance-id': instanceId(site.id, node.name, userData), 'local-hostname': node.hostname }, { indent: 2 });
 }
 
 /**

@@ -37,7 +37,7 @@ export function renderNode(site: SitePlan, node: NodePlan, secrets: SiteSecrets,
   if (typeof userData !== 'string') return { ok: false, diagnostics: userData };
   return {
     ok: true,
-    rendered: { node, userData, metaData: renderMetaData(node, userData), networkConfig: renderNetworkConfig(site, node) },
+    rendered: { node, userData, metaData: renderMetaData(site, node, userData), networkConfig: renderNetworkConfig(site, node) },
   };
 }
 

@@ -1,7 +1,7 @@
 // Applies overlay patches to rendered documents, in order: fleet, hardware class, site, node.
 // A patch failure is a user error reported at the patch's own line in the overlay file.
 
-import type { Diagnostic } from '../util/diagnostics.js';
+import { excerpt, type Diagnostic } from '../util/diagnostics.js';
 import type { OverlayCache, OverlayPatch } from '../catalogue/overlays.js';
 import type { OverlayRef } from '../catalogue/plan.js';
 
@@ -42,7 +42,7 @@ function applyPatch(set: DocumentSet, patch: OverlayPatch): string | undefined {
       target = set.create(patch.document);
       if (target) set.docs.push(target);
     }
-    if (!target) return `no document ${patch.document ? `"${patch.document}"` : ''} to patch`.replace('  ', ' ');
+    if (!target) return `no document ${patch.document ? excerpt(patch.document) : ''} to patch`.replace('  ', ' ');
   }
   if (patch.merge) {
     deepMerge(target, structuredClone(patch.merge));
@@ -83,22 +83,22 @@ export function jsonPatch(doc: Doc, op: 'add' | 'replace' | 'remove', path: stri
       cur[seg] = next;
     }
     if (next === undefined || next === null || typeof next !== 'object') {
-      return `path /${segs.slice(0, i + 1).join('/')} not found`;
+      return `path ${excerpt(`/${segs.slice(0, i + 1).join('/')}`)} not found`;
     }
     cur = next;
   }
   if (Array.isArray(cur)) {
     const idx = last === '-' ? cur.length : Number(last);
     if (!Number.isInteger(idx) || idx < 0 || idx > cur.length || (op !== 'add' && idx >= cur.length)) {
-      return `array index ${last} out of range at ${path}`;
+      return `array index ${excerpt(last)} out of range at ${excerpt(path)}`;
     }
     if (op === 'add') cur.splice(idx, 0, value);
     else if (op === 'replace') cur[idx] = value;
     else cur.splice(idx, 1);
     return undefined;
   }
-  if (!isObject(cur)) return `path ${path} not found`;
-  if (op !== 'add' && !(last in cur)) return `path ${path} not found`;
+  if (!isObject(cur)) return `path ${excerpt(path)} not found`;
+  if (op !== 'add' && !(last in cur)) return `path ${excerpt(path)} not found`;
   if (op === 'remove') delete cur[last];
   else cur[last] = value;
   return undefined;

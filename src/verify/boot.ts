@@ -4,7 +4,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Manifest, ManifestArtifact } from '../manifest/manifest.js';
 import type { CheckResult } from './static.js';
@@ -12,6 +12,7 @@ import { probeKvm, runQemu } from './qemu.js';
 import { compareProbeReport, parseProbeTranscript } from './probe-report.js';
 import { locateProbeImage } from './probe-image.js';
 import { realImageBoot } from './real-image.js';
+import { confinedArtifactProblem, shownPath } from './artifact-read.js';
 import { mapLimit } from '../util/pool.js';
 import { EnvironmentError } from '../util/diagnostics.js';
 
@@ -56,6 +57,11 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
 
   return mapLimit(boots, jobs, async ({ node, seed, data }): Promise<CheckResult> => {
     const medium = seed.kind === 'seed-iso' ? 'cdrom' : 'usb';
+    // the manifest is input: only a regular file inside the site directory is ever attached
+    const confined = [seed, ...data].map((a) => ({ a, p: '' }));
+    for (const c of confined) c.p = (await confinedArtifactProblem(siteDir, c.a.path)) ?? '';
+    const bad = confined.find((c) => c.p !== '');
+    if (bad) return { check: `boot-${medium}`, node: node.name, ok: false, message: `not booted: ${shownPath(bad.a.path)} ${bad.p}` };
     // a cached real boot image for the node's class takes precedence over the probe image
     const real = await realImageBoot({
       siteDir, manifest, node, seedPath: join(siteDir, seed.path), medium,
@@ -81,6 +87,13 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
     if (res.timedOut) return { ...base, ok: false, message: `${seed.path}: guest timed out after ${Math.round(opts.timeoutMs / 1000)} s (serial log ${serialLog})` };
     const report = parseProbeTranscript(res.serial, nonce);
     const problems = compareProbeReport(report, data.map((a) => ({ name: a.path.split('/').pop()!, sha256: a.sha256, size: a.bytes })));
+    // identity, as the guest read it: the seed that booted must be this node's of this site
+    const siteId = basename(siteDir);
+    const iidPrefix = `iid-${siteId}.${node.name}.`;
+    if (report.status === 'ok' && !report.node) problems.push('the probe did not report whose seed it read (no NODE line)');
+    else if (report.node && (!report.node.instanceId.startsWith(iidPrefix) || report.node.hostname !== node.hostname)) {
+      problems.push(`the seed that booted is ${report.node.hostname || '?'} (${report.node.instanceId.slice(0, 80) || '?'}), not ${siteId}/${node.name} (${node.hostname})`);
+    }
     const secs = (res.durationMs / 1000).toFixed(1);
     if (problems.length > 0) return { ...base, ok: false, message: `${seed.path} (${node.arch}, ${accel}, ${secs} s): ${problems.join('; ')}` };
     const v = report.volume!;

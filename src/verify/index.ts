@@ -1,7 +1,11 @@
 // `edgeimg verify` as a library call: static checks for every site, then (with boot) QEMU boots
 // of every node's seed media. Results are data; the CLI decides how to print them.
 
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { planFleet } from '../catalogue/index.js';
+import type { SitePlan } from '../catalogue/plan.js';
+import { CatalogueError } from '../util/diagnostics.js';
 import { dirname, join, resolve } from 'node:path';
 import { staticChecks, type CheckResult } from './static.js';
 import { junitXml, type SuiteReport } from './junit.js';
@@ -9,6 +13,11 @@ import { bootChecks, type BootOptions } from './boot.js';
 
 export interface VerifyOptions {
   outDir: string;
+  /**
+   * The catalogue the sites were built from: each site's nodes must be the catalogue's. When
+   * the directory does not exist, identity is checked against the manifests alone.
+   */
+  catalogueDir?: string;
   sites: string[];
   boot?: boolean;
   jobs?: number;
@@ -26,10 +35,14 @@ export interface VerifyReport {
 export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const log = opts.log ?? (() => {});
   const suites: SuiteReport[] = [];
+  const catalogue = await loadCatalogueForVerify(opts.catalogueDir, log);
   for (const site of opts.sites) {
     const started = Date.now();
     const dir = resolve(opts.outDir, site);
-    const { manifest, results } = await staticChecks(dir);
+    const plan = catalogue.plans?.find((p) => p.id === site);
+    const { manifest, results } = await staticChecks(dir, { siteId: site, plan });
+    if (catalogue.problem) results.push({ check: 'identity', node: null, ok: false, message: catalogue.problem });
+    else if (catalogue.plans && !plan) results.push({ check: 'identity', node: null, ok: false, message: `site ${site} is not in the catalogue ${opts.catalogueDir}` });
     const staticOk = results.every((r) => r.ok);
     log(`${site}: static checks ${staticOk ? 'passed' : 'FAILED'} (${results.filter((r) => r.ok).length}/${results.length})`);
     if (opts.boot && manifest) {
@@ -44,6 +57,20 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     await writeFile(opts.junit, junitXml(suites));
   }
   return { ok: suites.every((s) => s.results.every((r) => r.ok)), sites: suites };
+}
+
+async function loadCatalogueForVerify(dir: string | undefined, log: (line: string) => void): Promise<{ plans?: SitePlan[]; problem?: string }> {
+  if (dir === undefined) return {};
+  if (!existsSync(dir)) {
+    log(`no catalogue at ${dir}: identity is checked against the manifests only`);
+    return {};
+  }
+  try {
+    return { plans: (await planFleet(dir)).plans };
+  } catch (err) {
+    if (err instanceof CatalogueError) return { problem: `the catalogue ${dir} is invalid (${err.diagnostics.length} errors; run edgeimg validate), so identity cannot be checked against it` };
+    throw err;
+  }
 }
 
 export type { CheckResult };

@@ -8,6 +8,7 @@
 //   DEVICE device=/dev/X size=<bytes> fstype=iso9660|vfat label=<label>   (every recognised fs)
 //   VOLUME device=/dev/X label=<label> fstype=<fstype> size=<bytes>       (the chosen cidata volume)
 //   FILE name=<path> size=<bytes> sha256=<hex>                            (sorted by name)
+//   NODE instance_id=<meta-data instance-id> hostname=<local-hostname>   (whose seed it is)
 //   WARN <text> / ERROR <text> / LOG <text> / HANG requested
 //   END status=ok|error files=<n>
 
@@ -56,6 +57,8 @@ export interface ProbeReport {
   warnings: string[];
   /** LOG lines (dmesg excerpts on failure, debug output). */
   log: string[];
+  /** Whose seed booted, from its meta-data (NODE line). */
+  node?: { instanceId: string; hostname: string };
 }
 
 /** An expected seed file: either its bytes, or its size and sha256. */
@@ -179,6 +182,9 @@ export function parseProbeTranscript(serial: string, nonce?: string): ProbeRepor
         }
         break;
       }
+      case 'NODE':
+        report.node = { instanceId: l.fields.get('instance_id') ?? '', hostname: l.fields.get('hostname') ?? '' };
+        break;
       case 'ERROR':
         report.errors.push(percentDecode(l.rest));
         break;

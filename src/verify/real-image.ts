@@ -17,7 +17,8 @@
 //       any-<arch>.iso, else the only *-<arch>.iso in the directory; with several candidates
 //       and no flavor the alphabetically first one is used (and named in the log).
 
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { artifactPathProblem } from './artifact-read.js';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
@@ -368,9 +369,14 @@ export async function realImageBoot(o: RealImageBootOptions): Promise<CheckResul
   if (!realImageCacheDir(o.imagesDir)) return null; // the common case: nothing cached, no work
   const artifact = (kind: 'user-data' | 'network-config'): string | undefined => {
     const a = manifest.artifacts.find((x) => x.node === node.name && x.kind === kind);
-    if (!a) return undefined;
+    if (!a || artifactPathProblem(a.path)) return undefined;
     try {
-      return readFileSync(join(o.siteDir, a.path), 'utf8');
+      // confined like every manifest read: no symlink, a regular file of bounded size
+      const abs = join(o.siteDir, a.path);
+      if (realpathSync(abs) !== join(realpathSync(o.siteDir), a.path)) return undefined;
+      const st = lstatSync(abs);
+      if (!st.isFile() || st.size > 16 * 1024 * 1024) return undefined;
+      return readFileSync(abs, 'utf8');
     } catch {
       return undefined;
     }

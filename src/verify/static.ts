@@ -2,9 +2,9 @@
 // own ISO/FAT readers, Talos documents against the upstream schema, the PKI's internal
 // consistency, and meta-data's instance-id. Every check yields a result; none throws.
 
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { readManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { readIso9660 } from '../media/iso9660/reader.js';
@@ -16,6 +16,9 @@ import { validateTalosDocuments, talosMinorOf, type TalosDocument } from '../ren
 import { parsePrivateKeyPem } from '../secrets/pem.js';
 import { sha256Hex } from '../util/fsx.js';
 import { yamlErrorWhere } from '../util/diagnostics.js';
+import type { SitePlan } from '../catalogue/plan.js';
+import { identityChecks } from './identity.js';
+import { readArtifact, shownPath } from './artifact-read.js';
 
 export interface CheckResult {
   check: string; // e.g. "sha256", "seed-iso", "talos-schema", "pki"
@@ -28,7 +31,14 @@ export interface CheckResult {
 
 const SEED_NAMES = ['meta-data', 'network-config', 'user-data'];
 
-export async function staticChecks(siteDir: string): Promise<{ manifest?: Manifest; results: CheckResult[] }> {
+export interface StaticOptions {
+  /** The site id asked for; default: the directory's name. */
+  siteId?: string;
+  /** The catalogue's plan for the site, for the identity checks. */
+  plan?: SitePlan;
+}
+
+export async function staticChecks(siteDir: string, opts: StaticOptions = {}): Promise<{ manifest?: Manifest; results: CheckResult[] }> {
   const results: CheckResult[] = [];
   const add = (check: string, node: string | null, ok: boolean, message: string): void => {
     results.push({ check, node, ok, message });
@@ -45,13 +55,13 @@ export async function staticChecks(siteDir: string): Promise<{ manifest?: Manife
   // 1. Every manifest entry exists with its size and digest; nothing unlisted sits beside them.
   const contents = new Map<string, Buffer>();
   for (const a of manifest.artifacts) {
-    let data: Buffer;
-    try {
-      data = await readFile(join(siteDir, a.path));
-    } catch {
-      add('artifact', a.node, false, `${a.path}: missing`);
+    // confined: a relative path inside the site directory, a regular file, no symlink, capped
+    const read = await readArtifact(siteDir, a.path);
+    if ('problem' in read) {
+      add('artifact', a.node, false, `${shownPath(a.path)}: ${read.problem}`);
       continue;
     }
+    const data = read.data;
     contents.set(a.path, data);
     if (data.byteLength !== a.bytes) add('artifact', a.node, false, `${a.path}: ${data.byteLength} bytes, manifest says ${a.bytes}`);
     else if (sha256Hex(data) !== a.sha256) add('artifact', a.node, false, `${a.path}: sha256 mismatch (file ${sha256Hex(data)}, manifest ${a.sha256})`);
@@ -84,7 +94,7 @@ export async function staticChecks(siteDir: string): Promise<{ manifest?: Manife
 
     // 2. meta-data's instance-id is the hash of this user-data.
     const meta = parseYaml(seedFiles['meta-data']!.toString('utf8')) as Record<string, unknown> | null;
-    const expected = instanceId(userData!);
+    const expected = instanceId(manifest.site, node, userData!);
     if (meta?.['instance-id'] === expected) add('instance-id', node, true, `instance-id ${expected} matches user-data`);
     else add('instance-id', node, false, `meta-data instance-id ${String(meta?.['instance-id'])} does not match user-data (expected ${expected})`);
 
@@ -118,12 +128,15 @@ export async function staticChecks(siteDir: string): Promise<{ manifest?: Manife
   }
 
   if (manifest.os === 'talos') results.push(...checkTalosPkiArtifacts(manifest, contents));
+  // 5. Whose artifacts these are: the site asked for, each node's own (identity.ts).
+  results.push(...identityChecks({ siteId: opts.siteId ?? basename(siteDir), manifest, contents, plan: opts.plan }));
   return { manifest, results };
 }
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).sort();
+  // everything but directories: a symlink or FIFO beside the artifacts is reported, never skipped
+  return entries.filter((e) => !e.isDirectory()).map((e) => relative(dir, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).sort();
 }
 
 function checkSeed(

@@ -15,7 +15,7 @@
 
 import type { HardwarePlan, NodePlan, SitePlan } from '../../catalogue/plan.js';
 import type { KairosSecrets } from '../../secrets/types.js';
-import { CatalogueError } from '../../util/diagnostics.js';
+import { CatalogueError, excerpt } from '../../util/diagnostics.js';
 import type { FlavorTraits } from './flavor.js';
 import { networkFiles, timesyncdSettings } from './network.js';
 import { rootFile, type KairosInstall, type KairosUser, type ProviderParts, type YipStep } from './types.js';
@@ -37,7 +37,7 @@ export const MIRROR_CA_NAME = 'edgeimg-mirror.crt';
 export function installBlock(hw: HardwarePlan): KairosInstall {
   const path = hw.disk.path;
   if (path !== undefined && !path.startsWith('/dev/')) {
-    throw new CatalogueError([{ ...hw.source, message: `hardware class ${hw.name}: Kairos needs the install disk as a /dev/... path, got "${path}"` }]);
+    throw new CatalogueError([{ ...hw.source, message: `hardware class ${hw.name}: Kairos needs the install disk as a /dev/... path, got ${excerpt(path)}` }]);
   }
   // A selector cannot be expressed to the Kairos installer; `auto` picks the first suitable disk.
   return { auto: true, device: path ?? 'auto', reboot: true };

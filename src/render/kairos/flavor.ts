@@ -5,7 +5,7 @@
 // systemd-networkd. Trust-store locations are each distribution's own conventions.
 
 import type { SitePlan } from '../../catalogue/plan.js';
-import { CatalogueError } from '../../util/diagnostics.js';
+import { CatalogueError, excerpt } from '../../util/diagnostics.js';
 
 export type NetworkManager = 'systemd-networkd' | 'connman';
 
@@ -48,7 +48,7 @@ export function flavorTraits(site: SitePlan): FlavorTraits {
     throw new CatalogueError([
       {
         ...site.source,
-        message: `site ${site.id}: Kairos flavor "${flavor}" is not supported: ${REFUSED[family]} images run NetworkManager and chronyd, which ignore the systemd-networkd and timesyncd configuration edgeimg writes (use an ubuntu, debian, opensuse or alpine flavor)`,
+        message: `site ${site.id}: Kairos flavor ${excerpt(flavor)} is not supported: ${REFUSED[family]} images run NetworkManager and chronyd, which ignore the systemd-networkd and timesyncd configuration edgeimg writes (use an ubuntu, debian, opensuse or alpine flavor)`,
       },
     ]);
   }
@@ -57,7 +57,7 @@ export function flavorTraits(site: SitePlan): FlavorTraits {
     throw new CatalogueError([
       {
         ...site.source,
-        message: `site ${site.id}: Kairos flavor "${flavor}" is not supported by the renderer (known distributions: ${Object.keys(FAMILIES).sort().join(', ')})`,
+        message: `site ${site.id}: Kairos flavor ${excerpt(flavor)} is not supported by the renderer (known distributions: ${Object.keys(FAMILIES).sort().join(', ')})`,
       },
     ]);
   }

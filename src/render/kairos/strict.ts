@@ -10,6 +10,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
 import { closest } from '../../catalogue/schema.js';
 import { packagePath } from '../../util/paths.js';
+import { excerpt } from '../../util/diagnostics.js';
 
 export interface KairosConfigError {
   /** JSON pointer into the cloud-config. */
@@ -87,15 +88,15 @@ function describe(e: ErrorObject): KairosConfigError {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-      const hint = closest(key, allowed);
+      const hint = key.length <= 64 ? closest(key, allowed) : undefined;
       return {
         path: `${e.instancePath}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
-        message: `unknown key "${key}" in ${at}${hint ? ` (did you mean "${hint}"?)` : ''}: Kairos ignores it silently`,
+        message: `unknown key ${excerpt(key)} in ${at}${hint ? ` (did you mean "${hint}"?)` : ''}: Kairos ignores it silently`,
       };
     }
     case 'propertyNames': {
       const name = String((e.params as { propertyName: string }).propertyName);
-      return { path: `${e.instancePath}/${name}`, message: `unknown stage "${name}": Kairos never runs it` };
+      return { path: `${e.instancePath}/${name}`, message: `unknown stage ${excerpt(name)}: Kairos never runs it` };
     }
     case 'required': {
       const missing = (e.params as { missingProperty: string }).missingProperty;
