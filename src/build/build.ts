@@ -4,9 +4,10 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
+import { closest } from '../catalogue/schema.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import { CatalogueError, formatDiagnostic, UsageError, type Diagnostic } from '../util/diagnostics.js';
 import { mapLimit } from '../util/pool.js';
@@ -36,6 +37,12 @@ export interface BuildOptions {
   warn?: (d: Diagnostic) => void;
   /** Catalogue warnings are errors. */
   strict?: boolean;
+  /**
+   * Every selected site must already have secrets: a missing secrets file is an error, never a
+   * new PKI (a CI job with an empty or wrong --secrets would otherwise mint fresh CAs). Also set
+   * by EDGEIMG_REQUIRE_SECRETS=1.
+   */
+  requireSecrets?: boolean;
   /** Build worker threads; default: one per core for fleet-sized builds, none for a few sites. */
   workers?: number;
 }
@@ -63,7 +70,7 @@ export function selectSites(plans: SitePlan[], opts: Pick<BuildOptions, 'sites' 
     if (opts.sites.length === 0) throw new UsageError('give --site ID (repeatable) or --all');
     const byId = new Map(plans.map((p) => [p.id, p]));
     const unknown = opts.sites.filter((s) => !byId.has(s));
-    if (unknown.length > 0) throw new UsageError(`unknown site${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+    if (unknown.length > 0) throw new UsageError(unknownSitesMessage(unknown, [...byId.keys()]));
     selected = [...new Set(opts.sites)].map((s) => byId.get(s)!);
   }
   if (opts.shard) {
@@ -71,6 +78,16 @@ export function selectSites(plans: SitePlan[], opts: Pick<BuildOptions, 'sites' 
     selected = selected.filter((_, i) => i % count === index - 1);
   }
   return selected;
+}
+
+/** "unknown site store-412 (did you mean store-0412?)", or the known ones when there are few. */
+export function unknownSitesMessage(unknown: string[], known: string[]): string {
+  const parts = unknown.map((u) => {
+    const hint = closest(u, known);
+    return hint ? `${u} (did you mean ${hint}?)` : u;
+  });
+  const list = known.length <= 12 ? `; the catalogue has ${known.slice().sort().join(', ')}` : `; the catalogue has ${known.length} sites (edgeimg validate --json lists them)`;
+  return `unknown site${unknown.length > 1 ? 's' : ''}: ${parts.join(', ')}${list}`;
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -140,6 +157,7 @@ async function buildLocked(
     media,
     env: { SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH },
     digestInputs: digestsOf(plan),
+    requireSecrets: opts.requireSecrets ?? env.EDGEIMG_REQUIRE_SECRETS === '1',
   }));
   try {
     const outcomes = pool && jobs.length >= 16
@@ -157,7 +175,7 @@ async function buildLocked(
     // checked again right before replacing anything: the render took a while
     const foreignNow = foreignOutput(outDir, results.map((r) => r.site));
     if (foreignNow.length > 0) throw new OutputError(foreignNow.join('\n'));
-    for (const r of results) await swapInto(join(staging, r.site), r.dir);
+    for (const r of results) await swapInto(join(staging, r.site), r.dir, log);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -201,8 +219,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Replace OUT/<site> with the staged directory: the old tree is moved aside, then removed. */
-async function swapInto(staged: string, final: string): Promise<void> {
+/**
+ * Replace OUT/<site> with the staged directory: the old tree is moved aside, then removed. The
+ * previous `verify` logs (OUT/<site>/verify/) move into the new tree, so a rebuild never loses
+ * the evidence of the last boots; the next verify overwrites them node by node.
+ */
+async function swapInto(staged: string, final: string, log: (line: string) => void): Promise<void> {
   const old = `${final}.edgeimg-old-${randomBytes(4).toString('hex')}`;
   let hadOld = true;
   try {
@@ -210,6 +232,10 @@ async function swapInto(staged: string, final: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     hadOld = false;
+  }
+  if (hadOld && existsSync(join(old, 'verify'))) {
+    await rename(join(old, 'verify'), join(staged, 'verify'));
+    log(`${basename(final)}: kept the previous verify logs in ${join(final, 'verify')} (they describe the previous build until the next verify)`);
   }
   await rename(staged, final);
   if (hadOld) await rm(old, { recursive: true, force: true });

@@ -26,6 +26,8 @@ export interface SiteJob {
   media: MediaKind[];
   env: Record<string, string | undefined>;
   digestInputs: DigestInputs;
+  /** Refuse to create site secrets: they must already exist. */
+  requireSecrets?: boolean;
 }
 
 export interface SiteBuilt {
@@ -41,7 +43,7 @@ export type SiteOutcome = { ok: true; built: SiteBuilt } | { ok: false; diagnost
 
 export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (line: string) => void): Promise<SiteOutcome> {
   const { plan } = job;
-  const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os);
+  const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os, { mustExist: job.requireSecrets });
   if (created) log(`${plan.id}: generated site secrets in ${join(job.secretsDir, plan.id)}`);
   const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env);
   if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics, secretsCreated: created };

@@ -1,5 +1,5 @@
 import { build, parseShard, type MediaKind } from '../build/build.js';
-import { CatalogueError, EnvironmentError, formatDiagnostic, UsageError } from '../util/diagnostics.js';
+import { CatalogueError, EnvironmentError, formatDiagnostic, plural, UsageError } from '../util/diagnostics.js';
 import { OutputError } from '../build/output.js';
 import { EXIT, parse, type Io } from './main.js';
 
@@ -30,6 +30,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     secrets: { type: 'string', default: process.env.EDGEIMG_SECRETS_DIR ?? 'secrets' },
     media: { type: 'string', default: 'iso' },
     strict: { type: 'boolean' },
+    'require-secrets': { type: 'boolean' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
@@ -46,6 +47,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     shard: values.shard ? parseShard(values.shard) : undefined,
     media: parseMedia(values.media!),
     strict: values.strict,
+    requireSecrets: values['require-secrets'] || undefined,
     warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
     log: (line) => io.err(`edgeimg: ${line}\n`),
     });
@@ -55,7 +57,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     throw err;
   }
   const nodes = result.sites.reduce((n, s) => n + s.nodes.length, 0);
-  io.err(`edgeimg: built ${result.sites.length} site${result.sites.length === 1 ? '' : 's'}, ${nodes} nodes into ${values.out} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
+  io.err(`edgeimg: built ${plural(result.sites.length, 'site')}, ${plural(nodes, 'node')} into ${values.out} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
   if (values.json) {
     io.out(
       `${JSON.stringify({

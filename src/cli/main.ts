@@ -11,7 +11,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, environment: 3 } as const;
 const USAGE = `Usage:
   edgeimg validate [--catalogue DIR] [--strict] [--json]
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
-                [--secrets DIR] [--media iso,img] [--strict] [--json]
+                [--secrets DIR] [--media iso,img] [--strict] [--require-secrets] [--json]
   edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--timeout S]
                 [--junit FILE] [--json]
 
@@ -41,10 +41,12 @@ OUT/<site>. A failed build changes nothing in OUT; OUT/<site> is replaced only w
 edgeimg output for that site.
 
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
-                [--secrets DIR] [--media iso,img] [--strict] [--json]
+                [--secrets DIR] [--media iso,img] [--strict] [--require-secrets] [--json]
 
   --media LIST   seed media per node: iso (default), img (FAT32 USB stick image), or iso,img
   --secrets DIR  site secrets (default ./secrets, or $EDGEIMG_SECRETS_DIR); never inside --out
+  --require-secrets  every site must already have secrets: never mint a new PKI (for CI; also
+                 EDGEIMG_REQUIRE_SECRETS=1)
 Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 environment.`,
   verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
 schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.

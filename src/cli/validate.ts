@@ -1,7 +1,7 @@
 import { planFleet } from '../catalogue/index.js';
 import { renderNode } from '../render/node.js';
 import { placeholderSecrets } from '../secrets/placeholder.js';
-import { CatalogueError, formatDiagnostic, type Diagnostic } from '../util/diagnostics.js';
+import { CatalogueError, formatDiagnostic, plural, type Diagnostic } from '../util/diagnostics.js';
 import { EXIT, parse, type Io } from './main.js';
 
 export async function runValidate(args: string[], io: Io): Promise<number> {
@@ -22,7 +22,7 @@ export async function runValidate(args: string[], io: Io): Promise<number> {
     if (diagnostics.length > 0) throw new CatalogueError(diagnostics);
     const nodes = plans.reduce((n, p) => n + p.nodes.length, 0);
     if (values.json) io.out(`${JSON.stringify({ valid: true, sites: plans.length, nodes, errors: [], warnings })}\n`);
-    io.err(`edgeimg: catalogue ${values.catalogue} is valid: ${plans.length} sites, ${nodes} nodes rendered and checked\n`);
+    io.err(`edgeimg: catalogue ${values.catalogue} is valid: ${plural(plans.length, 'site')}, ${plural(nodes, 'node')} rendered and checked\n`);
     return EXIT.ok;
   } catch (err) {
     if (values.json && err instanceof CatalogueError) {

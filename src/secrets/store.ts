@@ -357,10 +357,17 @@ export async function loadOrCreateSiteSecrets(
   secretsDir: string,
   siteId: string,
   os: SiteOs,
+  opts: { mustExist?: boolean } = {},
 ): Promise<{ secrets: SiteSecrets; created: boolean }> {
   const file = siteSecretsPath(secretsDir, siteId);
   const existing = await readSiteSecrets(file, os, { checkPki: true });
   if (existing) return { secrets: existing, created: false };
+  if (opts.mustExist) {
+    throw new EnvironmentError(
+      `site secrets for ${siteId} are missing (${file}) and existing secrets are required (--require-secrets or EDGEIMG_REQUIRE_SECRETS=1): ` +
+        'refusing to mint a new PKI; restore the site secrets from your secret store, or build without --require-secrets for a new site',
+    );
+  }
 
   const dir = join(secretsDir, siteId);
   await ensurePrivateDir(dir);

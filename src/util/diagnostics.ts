@@ -13,6 +13,11 @@ export interface Diagnostic extends SourcePos {
   severity?: 'warning';
 }
 
+/** "1 node", "2 nodes": a count with its noun. */
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : nouns}`;
+}
+
 /** Longest excerpt of a user-supplied value a message may quote. */
 export const EXCERPT_MAX = 80;
 

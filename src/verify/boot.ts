@@ -14,7 +14,7 @@ import { locateProbeImage } from './probe-image.js';
 import { realImageBoot } from './real-image.js';
 import { confinedArtifactProblem, shownPath } from './artifact-read.js';
 import { mapLimit } from '../util/pool.js';
-import { EnvironmentError } from '../util/diagnostics.js';
+import { EnvironmentError, plural } from '../util/diagnostics.js';
 
 export interface BootOptions {
   jobs?: number;
@@ -100,7 +100,7 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
     return {
       ...base,
       ok: true,
-      message: `${seed.path} (${node.arch}, ${accel}, ${secs} s): kernel found ${v.fstype} "${v.label}" on ${v.device}; ${data.length} files match the manifest`,
+      message: `${seed.path} (${node.arch}, ${accel}, ${secs} s): kernel found ${v.fstype} "${v.label}" on ${v.device}; ${plural(data.length, 'file')} match the manifest`,
     };
   });
 }

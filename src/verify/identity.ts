@@ -10,6 +10,7 @@ import type { SitePlan } from '../catalogue/plan.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { instanceId } from '../render/nocloud.js';
 import type { CheckResult } from './static.js';
+import { plural } from '../util/diagnostics.js';
 
 type Doc = Record<string, any>;
 
@@ -64,7 +65,7 @@ export function identityChecks({ siteId, manifest, contents, plan }: IdentityInp
       const missing = want.filter((w) => !have.includes(w));
       const extra = have.filter((h) => !want.includes(h));
       add(null, false, `the manifest's nodes differ from the catalogue's for ${siteId}: catalogue has [${missing.join('; ')}], manifest has [${extra.join('; ')}]`);
-    } else add(null, true, `the manifest's ${have.length} nodes are the catalogue's`);
+    } else add(null, true, `the manifest's ${plural(have.length, 'node')} ${have.length === 1 ? 'is' : 'are'} the catalogue's`);
   }
 
   for (const node of manifest.nodes) {

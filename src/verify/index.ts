@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { planFleet } from '../catalogue/index.js';
 import type { SitePlan } from '../catalogue/plan.js';
-import { CatalogueError } from '../util/diagnostics.js';
+import { CatalogueError, plural } from '../util/diagnostics.js';
 import { dirname, join, resolve } from 'node:path';
 import { staticChecks, type CheckResult } from './static.js';
 import { junitXml, type SuiteReport } from './junit.js';
@@ -68,7 +68,7 @@ async function loadCatalogueForVerify(dir: string | undefined, log: (line: strin
   try {
     return { plans: (await planFleet(dir)).plans };
   } catch (err) {
-    if (err instanceof CatalogueError) return { problem: `the catalogue ${dir} is invalid (${err.diagnostics.length} errors; run edgeimg validate), so identity cannot be checked against it` };
+    if (err instanceof CatalogueError) return { problem: `the catalogue ${dir} is invalid (${plural(err.diagnostics.length, 'error')}; run edgeimg validate), so identity cannot be checked against it` };
     throw err;
   }
 }

@@ -116,20 +116,49 @@ function num(s: string | undefined): number | undefined {
  * ERROR line was seen; `incomplete` when there is no BEGIN (for this nonce) or no END.
  */
 export function parseProbeTranscript(serial: string, nonce?: string): ProbeReport {
-  const report: ProbeReport = { status: 'incomplete', files: [], devices: [], errors: [], warnings: [], log: [] };
   const lines: Line[] = [];
   for (const raw of serial.split('\n')) {
     const l = parseLine(raw);
     if (l) lines.push(l);
   }
+  // The probe prints its report, then (after the serial line drained) the same report again.
+  // END carries the count and checksum of the lines before it: the first copy whose checksum
+  // holds is taken, so console noise breaking into one copy costs nothing. A transcript whose
+  // END has no checksum (an older probe) is read as before.
+  const starts = lines.map((l, i) => ({ l, i })).filter(({ l }) => l.type === 'BEGIN' && (nonce === undefined || l.fields.get('nonce') === nonce));
+  let damaged = false;
+  for (const { i } of starts) {
+    const end = lines.findIndex((l, j) => j > i && (l.type === 'END' || l.type === 'BEGIN'));
+    if (end < 0 || lines[end]!.type !== 'END') continue;
+    const sum = lines[end]!.fields.get('sum');
+    if (sum === undefined) break; // no checksum: the first transcript decides, as before
+    if (checksumHolds(lines.slice(i, end), sum, num(lines[end]!.fields.get('lines')))) return parseFrom(lines, i, nonce);
+    damaged = true;
+  }
+  const report = parseFrom(lines, starts[0]?.i, nonce);
+  if (damaged && report.status === 'ok') {
+    report.status = 'error';
+    report.error = 'transcript damaged: no copy of the report matches its END checksum (console output broke into it)';
+    report.errors.push(report.error);
+  }
+  return report;
+}
 
+function checksumHolds(block: Line[], sum: string, count: number | undefined): boolean {
+  if (count !== undefined && count !== block.length) return false;
+  const text = block.map((l) => (l.rest === '' ? l.type : `${l.type} ${l.rest}`)).join('\n') + '\n';
+  return createHash('sha256').update(text).digest('hex').startsWith(sum) && /^[0-9a-f]{16}$/.test(sum);
+}
+
+function parseFrom(lines: Line[], startIndex: number | undefined, nonce: string | undefined): ProbeReport {
+  const report: ProbeReport = { status: 'incomplete', files: [], devices: [], errors: [], warnings: [], log: [] };
   const begins = lines.map((l, i) => ({ l, i })).filter(({ l }) => l.type === 'BEGIN');
   if (begins.length === 0) {
     report.error = 'no probe transcript in the serial log (BEGIN line not found)';
     return report;
   }
-  let start = begins[0]!;
-  if (nonce !== undefined) {
+  let start = begins.find(({ i }) => i === startIndex) ?? begins[0]!;
+  if (nonce !== undefined && start.l.fields.get('nonce') !== nonce) {
     const match = begins.find(({ l }) => l.fields.get('nonce') === nonce);
     if (!match) {
       const got = begins.map(({ l }) => l.fields.get('nonce') ?? '-').join(', ');

@@ -4,7 +4,8 @@
 
 import { readdir } from 'node:fs/promises';
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { basename, join, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { readManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { readIso9660 } from '../media/iso9660/reader.js';
@@ -47,7 +48,9 @@ export async function staticChecks(siteDir: string, opts: StaticOptions = {}): P
   try {
     manifest = await readManifest(siteDir);
   } catch (err) {
-    add('manifest', null, false, `cannot read manifest: ${(err as Error).message}`);
+    const site = opts.siteId ?? basename(siteDir);
+    if (!existsSync(siteDir)) add('manifest', null, false, `site ${site} was never built into ${dirname(siteDir)} (no ${siteDir}); run edgeimg build --site ${site} first`);
+    else add('manifest', null, false, `cannot read manifest: ${(err as Error).message}`);
     return { results };
   }
   add('manifest', null, true, `manifest lists ${manifest.artifacts.length} artifacts`);

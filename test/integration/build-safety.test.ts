@@ -204,3 +204,60 @@ describe('environment failures exit 3 with the path', () => {
     expect(p.stderr).toContain(`${join(ro, 'out')}: permission denied (EACCES)`);
   });
 });
+
+describe('usability', () => {
+  it('an unknown site names the nearest known one, and the known ones', async () => {
+    const r = await run(['build', '--site', 'store-412', '--catalogue', catalogue, '--out', join(work, 'u1'), '--secrets', join(work, 'u1s')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown site: store-412 \(did you mean store-0412\?\); the catalogue has lab-0001, plant-0031, store-0007, store-0412/);
+  });
+
+  it('verify of a site that was never built says so', async () => {
+    const r = await run(['verify', '--site', 'store-0007', '--out', join(work, 'never'), '--catalogue', catalogue]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/site store-0007 was never built into .*never.*; run edgeimg build --site store-0007 first/);
+  });
+
+  it('says "1 site, 1 node"', async () => {
+    const r = await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(work, 'u2'), '--secrets', join(work, 'u2s')]);
+    expect(r.err).toMatch(/built 1 site, 1 node into/);
+    expect(r.err).toMatch(/store-0007: 1 node built/);
+  });
+
+  it('a rebuild keeps the previous verify logs and says where they are', async () => {
+    const out = join(work, 'u3');
+    const s = join(work, 'u3s');
+    expect((await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', out, '--secrets', s])).code).toBe(0);
+    mkdirSync(join(out, 'store-0007', 'verify'));
+    writeFileSync(join(out, 'store-0007', 'verify', 'cp-1-seed-iso.log'), 'serial log');
+    const r = await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', out, '--secrets', s]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/store-0007: kept the previous verify logs in .*store-0007\/verify/);
+    expect(readFileSync(join(out, 'store-0007', 'verify', 'cp-1-seed-iso.log'), 'utf8')).toBe('serial log');
+    expect((await run(['verify', '--site', 'store-0007', '--out', out, '--catalogue', catalogue])).code).toBe(0);
+  });
+
+  it('--require-secrets (or EDGEIMG_REQUIRE_SECRETS=1) refuses to mint a new PKI', async () => {
+    const s = join(work, 'u4s');
+    const r = await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(work, 'u4'), '--secrets', s, '--require-secrets']);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/site secrets for store-0007 are missing .* refusing to mint a new PKI/);
+    expect(existsSync(join(s, 'store-0007'))).toBe(false);
+    const p = await execa('node', ['--import', 'tsx', cli, 'build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(work, 'u4'), '--secrets', s], { cwd: repoRoot, reject: false, env: { EDGEIMG_REQUIRE_SECRETS: '1' } });
+    expect(p.exitCode).toBe(3);
+    expect(existsSync(join(s, 'store-0007'))).toBe(false);
+    // with the secrets in place it builds
+    expect((await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(work, 'u4'), '--secrets', s])).code).toBe(0);
+    expect((await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', join(work, 'u4'), '--secrets', s, '--require-secrets'])).code).toBe(0);
+  });
+
+  it('every subcommand answers --help and -h with exit 0', async () => {
+    for (const cmd of ['validate', 'build', 'verify']) {
+      for (const flag of ['--help', '-h']) {
+        const r = await run([cmd, flag]);
+        expect(r.code).toBe(0);
+        expect(r.out).toMatch(new RegExp(`^edgeimg ${cmd}: `));
+      }
+    }
+  });
+});

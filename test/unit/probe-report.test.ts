@@ -157,3 +157,50 @@ describe('compareProbeReport', () => {
     ).toEqual([]);
   });
 });
+
+describe('transcripts that survive console noise (END with lines= and sum=, report printed twice)', () => {
+  const body = (nonce: string): string[] => [
+    `BEGIN v1 nonce=${nonce}`,
+    'KERNEL release=6.1.0-57-amd64 machine=x86_64',
+    'VOLUME device=/dev/sr0 label=cidata fstype=iso9660 size=376832',
+    `FILE name=meta-data size=${META.length} sha256=${sha(META)}`,
+    `FILE name=network-config size=${NET.length} sha256=${sha(NET)}`,
+    `FILE name=user-data size=${USER.length} sha256=${sha(USER)}`,
+    'NODE instance_id=iid-s.n1.0 hostname=n1',
+  ];
+  const end = (lines: string[]): string => `END status=ok files=3 lines=${lines.length} sum=${sha(`${lines.join('\n')}\n`).slice(0, 16)}`;
+  const copy = (lines: string[]): string[] => [...lines, end(lines)].map((l) => `EDGEIMG-PROBE ${l}`);
+
+  it('takes the second copy when kernel output broke into the first one\'s last line', () => {
+    const lines = body('n1');
+    const first = copy(lines);
+    first[first.length - 1] = first[first.length - 1]!.replace('files=3', 'fil[    6.1] reboot: Power downes=3');
+    const r = parseProbeTranscript([...first, ...copy(lines)].join('\r\n'), 'n1');
+    expect(r.status).toBe('ok');
+    expect(compareProbeReport(r, expected)).toEqual([]);
+    expect(r.node).toEqual({ instanceId: 'iid-s.n1.0', hostname: 'n1' });
+  });
+
+  it('takes the second copy when a FILE line of the first was garbled', () => {
+    const lines = body('n2');
+    const first = copy(lines);
+    first[4] = first[4]!.slice(0, 40) + '[  3.2] usb 1-1: new device' + first[4]!.slice(40);
+    expect(parseProbeTranscript([...first, ...copy(lines)].join('\n'), 'n2').status).toBe('ok');
+  });
+
+  it('says the transcript is damaged when no copy matches its checksum', () => {
+    const lines = body('n3');
+    const bad = copy(lines).map((l) => (l.includes('FILE name=user-data') ? l.replace('user-data', 'user-dat4') : l));
+    const r = parseProbeTranscript([...bad, ...bad].join('\n'), 'n3');
+    expect(r.status).not.toBe('ok');
+  });
+
+  it('detects a dropped line through the line count even when the rest parses', () => {
+    const lines = body('n4');
+    const c = copy(lines);
+    c.splice(3, 1); // the meta-data FILE line lost
+    const r = parseProbeTranscript(c.join('\n'), 'n4');
+    expect(r.status).toBe('error');
+    expect(r.error).toMatch(/transcript (damaged|lost lines)/);
+  });
+});
