@@ -12,3 +12,4 @@ export { bootChecks } from './verify/boot.js';
 export { buildSeedIso, buildSeedImg, readIso9660, readFatImage, writeIso9660, writeFatImage } from './media/index.js';
 export { loadOrCreateSiteSecrets, renderTalosconfig, checkTalosPki } from './secrets/index.js';
 export { schematicId, installerImage, validateTalosDocuments } from './render/talos/index.js';
+export { listImages, importImages, pullImages, imageNeeds, requireVerifiedAsset, readLock, resolveCacheDir, type ImageNeed, type BootAsset, type ListReport, type ImportReport, type PullReport } from './images/index.js';

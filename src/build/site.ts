@@ -12,6 +12,7 @@ import { loadOrCreateSiteSecrets, renderTalosconfig } from '../secrets/index.js'
 import type { SiteSecrets } from '../secrets/types.js';
 import { renderNode } from '../render/node.js';
 import { buildSeedImg, buildSeedIso, resolveEpoch } from '../media/seed.js';
+import { stickInfoText, type StickInfo } from '../media/stick-info.js';
 import { writeSparseFileSync } from '../media/sparse.js';
 import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { generator } from '../version.js';
@@ -49,6 +50,26 @@ export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (lin
   if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics, secretsCreated: created };
   log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
   return { ok: true, built: { ...r, secretsCreated: created } };
+}
+
+function stickInfoOf(plan: SitePlan, node: SitePlan['nodes'][number], inputDigest: string, metaData: string): StickInfo {
+  return {
+    site: plan.id,
+    node: node.name,
+    role: node.role,
+    hostname: node.hostname,
+    ...(node.mac ? { mac: node.mac } : {}),
+    hardwareClass: node.hardware.name,
+    arch: node.hardware.arch,
+    firmware: node.hardware.firmware,
+    os: `${plan.os} ${osVersionOf(plan)}`,
+    inputDigest,
+    instanceId: /^instance-id: (\S+)$/m.exec(metaData)?.[1] ?? '',
+  };
+}
+
+function osVersionOf(plan: SitePlan): string {
+  return plan.talos ? plan.talos.version : `${plan.kairos!.version} ${plan.kairos!.provider} ${plan.kairos!.providerVersion}`;
 }
 
 async function buildSite(
@@ -92,7 +113,10 @@ async function buildSite(
     put(`${nodeDir}/network-config`, 'network-config', node.name, networkConfig, false);
     const files = { userData, metaData, networkConfig };
     if (media.includes('iso')) put(`${nodeDir}/seed.iso`, 'seed-iso', node.name, buildSeedIso(files, epoch), true);
-    if (media.includes('img')) put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch), true, true);
+    if (media.includes('img')) {
+      const info = stickInfoText(stickInfoOf(plan, node, digest, metaData));
+      put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch, info), true, true);
+    }
   }
   if (diagnostics.length > 0) return { diagnostics };
   if (plan.os === 'talos' && secrets.kind === 'talos') {
@@ -104,7 +128,7 @@ async function buildSite(
     schemaVersion: 1,
     site: plan.id,
     os: plan.os,
-    osVersion: plan.talos ? plan.talos.version : `${plan.kairos!.version} ${plan.kairos!.provider} ${plan.kairos!.providerVersion}`,
+    osVersion: osVersionOf(plan),
     generator: generator(),
     inputDigest: digest,
     artifacts,

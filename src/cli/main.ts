@@ -12,8 +12,13 @@ const USAGE = `Usage:
   edgeimg validate [--catalogue DIR] [--strict] [--json]
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
                 [--secrets DIR] [--media iso,img] [--strict] [--require-secrets] [--json]
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--boot] [--jobs N] [--timeout S]
-                [--junit FILE] [--json]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot] [--jobs N]
+                [--timeout S] [--junit FILE] [--json]
+  edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
+  edgeimg flash --site ID --node NAME DEVICE [--out DIR] [--force] [--json]
+  edgeimg images list [--catalogue DIR] [--cache DIR] [--check] [--json]
+  edgeimg images import --class NAME [--os talos|kairos] [--version V] [--pin] FILE...
+  edgeimg images pull [--class NAME] [--factory URL] [--only boot|netboot] [--timeout S] [--locked]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
@@ -29,6 +34,19 @@ Exit: 0 ok, 1 invalid catalogue or failed check, 2 usage error, 3 missing host t
 
 /** `edgeimg COMMAND --help`: what the command does, then its usage line(s). */
 const COMMAND_HELP: Record<string, string> = {
+  inspect: `edgeimg inspect: say what a stick (or image file) is: whose seed it is (site, node, MAC,
+hostname, OS) and whether it matches the site's manifest byte for byte.
+
+  edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
+
+  --site, --node   the stick must be this site's / node's (a stick for another node fails)
+Exit: 0 the right, intact stick; 1 a problem (another node, a changed byte, truncated, unknown).`,
+  flash: `edgeimg flash: write a node's seed stick image to a USB stick (or an image file), read it
+back and compare sha256. Refuses mounted devices, the disk holding /, and devices over 256 GiB
+unless --force.
+
+  edgeimg flash --site ID --node NAME DEVICE [--out DIR] [--force] [--json]
+Exit: 0 written and verified; 1 read-back mismatch; 2 refused or usage; 3 environment.`,
   validate: `edgeimg validate: check every catalogue file, cross-reference and overlay, rendering every node
 with stand-in secrets; report every problem as FILE:LINE:COL: message.
 
@@ -57,6 +75,31 @@ schema, PKI); with --boot, boot every node's medium in QEMU and compare what the
   --catalogue DIR  each site's nodes must be the catalogue's (default ./catalogue; skipped,
                    with a note, when it does not exist)
 Exit: 0 all pass, 1 a check failed, 2 usage, 3 missing host tool.`,
+  images: `edgeimg images: the boot image cache per hardware class (Talos Image Factory assets, Kairos
+release assets), shared by all sites and pinned by sha256 in CATALOGUE/images.lock. A cached file
+that differs from its pin is refused. See docs/images.md.
+
+  edgeimg images list [--class NAME] [--os talos|kairos] [--version V] [--check] [--json]
+      what every (hardware class, OS, version) the sites use needs: schematic ID, download URLs,
+      and whether each asset is cached and matches its pin.
+      --check   exit 1 unless every asset is cached and matches its pin
+  edgeimg images import --class NAME [--os talos|kairos] [--version V] [--as NAME] [--pin | --locked] FILE...
+      copy files into the cache offline; a file is matched to an asset by its name (or --as).
+      An unpinned asset is pinned on import; a pinned one must match (else exit 1, nothing cached).
+  edgeimg images pull [--class NAME] [--os talos|kairos] [--version V] [--only boot|netboot]
+                      [--factory URL] [--kairos-releases URL] [--timeout S] [--pin | --locked]
+      register each Talos schematic (POST /schematics; the factory's ID must equal edgeimg's) and
+      download missing assets, checked against their pins; unpinned ones are pinned.
+      --factory URL          Image Factory (default https://factory.talos.dev)
+      --kairos-releases URL  Kairos release downloads (default https://github.com/kairos-io/kairos/releases/download)
+      --timeout S            limit for a response and for each pause in a download (default 30)
+
+  --catalogue DIR  catalogue holding images.lock (default ./catalogue)
+  --cache DIR      the cache (default $EDGEIMG_IMAGE_CACHE, else ./images/cache/boot)
+  --pin            replace a pin the file does not match (the upstream asset changed on purpose)
+  --locked         never add a pin: an unpinned asset is refused (for CI)
+Exit: 0 ok, 1 a file does not match its pin or the schematic ID differs, 2 usage,
+3 no network, unreachable server, missing file or unwritable cache (the message names it).`,
 };
 
 export interface Io {
@@ -93,6 +136,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./build.js')).runBuild(rest, io);
       case 'verify':
         return await (await import('./verify.js')).runVerify(rest, io);
+      case 'inspect':
+        return await (await import('./field.js')).runInspect(rest, io);
+      case 'flash':
+        return await (await import('./field.js')).runFlash(rest, io);
+      case 'images':
+        return await (await import('./images.js')).runImages(rest, io);
       case '--version':
       case 'version':
         io.out(`${generator().version}\n`);

@@ -6,6 +6,7 @@
 import { UsageError } from '../util/diagnostics.js';
 import { writeFatImage } from './fat/writer.js';
 import { writeIso9660 } from './iso9660/writer.js';
+import { STICK_INFO_NAME } from './stick-info.js';
 
 export interface SeedFiles {
   userData: Uint8Array | string;
@@ -39,9 +40,14 @@ export function buildSeedIso(files: SeedFiles, epochSeconds: number): Uint8Array
   return writeIso9660(seedFileList(files), { volumeId: SEED_ISO_LABEL, epochSeconds });
 }
 
-/** FAT seed image (for USB sticks) labelled `CIDATA`, with long file names. */
-export function buildSeedImg(files: SeedFiles, epochSeconds: number): Uint8Array {
-  return writeFatImage(seedFileList(files), { label: SEED_IMG_LABEL, epochSeconds });
+/**
+ * FAT32 seed image (for USB sticks) labelled `CIDATA`, with long file names. `info` is the
+ * human-readable EDGEIMG.TXT (stick-info.ts); the consumers ignore files they do not read.
+ */
+export function buildSeedImg(files: SeedFiles, epochSeconds: number, info?: string): Uint8Array {
+  const list = seedFileList(files);
+  if (info !== undefined) list.push({ name: STICK_INFO_NAME, data: bytes(info, STICK_INFO_NAME) });
+  return writeFatImage(list, { label: SEED_IMG_LABEL, epochSeconds });
 }
 
 /** 2020-01-01T00:00:00Z: start of the window digest-derived timestamps fall in. */

@@ -2,14 +2,15 @@
 // finds the cidata volume by label and hashes its files), and the probe's report must match
 // the manifest byte for byte. ISO seeds attach as CD-ROMs, FAT seeds as USB disks.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Manifest, ManifestArtifact } from '../manifest/manifest.js';
 import type { CheckResult } from './static.js';
 import { probeKvm, runQemu } from './qemu.js';
-import { compareProbeReport, parseProbeTranscript } from './probe-report.js';
+import { compareProbeReport, parseProbeTranscript, type ExpectedFile } from './probe-report.js';
+import { STICK_INFO_NAME, stickInfoFromManifest, stickInfoText } from '../media/stick-info.js';
 import { locateProbeImage } from './probe-image.js';
 import { realImageBoot } from './real-image.js';
 import { confinedArtifactProblem, shownPath } from './artifact-read.js';
@@ -86,7 +87,14 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
     const base = { check, node: node.name, log: serialLog };
     if (res.timedOut) return { ...base, ok: false, message: `${seed.path}: guest timed out after ${Math.round(opts.timeoutMs / 1000)} s (serial log ${serialLog})` };
     const report = parseProbeTranscript(res.serial, nonce);
-    const problems = compareProbeReport(report, data.map((a) => ({ name: a.path.split('/').pop()!, sha256: a.sha256, size: a.bytes })));
+    const expectedFiles: ExpectedFile[] = data.map((a) => ({ name: a.path.split('/').pop()!, sha256: a.sha256, size: a.bytes }));
+    if (seed.kind === 'seed-img') {
+      // the stick's EDGEIMG.TXT, recomputed from the manifest and the node's meta-data
+      const meta = data.find((a) => a.kind === 'meta-data');
+      const iid = meta ? (/^instance-id: (\S+)$/m.exec(await readFile(join(siteDir, meta.path), 'utf8').catch(() => ''))?.[1] ?? '') : '';
+      expectedFiles.push({ name: STICK_INFO_NAME, data: stickInfoText(stickInfoFromManifest(manifest, node, iid)) });
+    }
+    const problems = compareProbeReport(report, expectedFiles);
     // identity, as the guest read it: the seed that booted must be this node's of this site
     const siteId = basename(siteDir);
     const iidPrefix = `iid-${siteId}.${node.name}.`;

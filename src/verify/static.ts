@@ -12,6 +12,7 @@ import { readIso9660 } from '../media/iso9660/reader.js';
 import { readFatImage } from '../media/fat/reader.js';
 import { FAT32_MIN_CLUSTERS } from '../media/fat/writer.js';
 import { SEED_IMG_LABEL, SEED_ISO_LABEL } from '../media/seed.js';
+import { STICK_INFO_NAME, stickInfoFromManifest, stickInfoText } from '../media/stick-info.js';
 import { instanceId } from '../render/nocloud.js';
 import { validateTalosDocuments, talosMinorOf, type TalosDocument } from '../render/talos/index.js';
 import { parsePrivateKeyPem } from '../secrets/pem.js';
@@ -108,7 +109,10 @@ export async function staticChecks(siteDir: string, opts: StaticOptions = {}): P
       return { label: r.volumeId, extraLabel: r.jolietVolumeId, files: r.files };
     }, SEED_ISO_LABEL));
     const seedImg = file('seed-img');
-    if (seedImg) results.push(checkSeed('seed-img', node, seedFiles, () => {
+    // the stick also carries EDGEIMG.TXT, recomputed here from the manifest: it must name this node
+    const mnode = manifest.nodes.find((n) => n.name === node);
+    const info = mnode ? Buffer.from(stickInfoText(stickInfoFromManifest(manifest, mnode, String(meta?.['instance-id'] ?? '')))) : undefined;
+    if (seedImg) results.push(checkSeed('seed-img', node, { ...seedFiles, [STICK_INFO_NAME]: info }, () => {
       const r = readFatImage(seedImg);
       // Kairos finds seeds through go-diskfs v1.7.0, which reads FAT32 only (docs/consumers.md);
       // FAT32 by the specification also needs at least 65,525 clusters (Windows, macOS).
@@ -159,13 +163,14 @@ function checkSeed(
   if (r.label !== label) problems.push(`label is ${JSON.stringify(r.label)}, expected ${JSON.stringify(label)}`);
   if (r.extraLabel !== undefined && r.extraLabel !== label) problems.push(`secondary label is ${JSON.stringify(r.extraLabel)}, expected ${JSON.stringify(label)}`);
   const names = r.files.map((f) => f.name).sort();
-  if (names.join(',') !== SEED_NAMES.join(',')) problems.push(`holds ${names.join(', ') || 'no files'}, expected ${SEED_NAMES.join(', ')}`);
+  const wanted = Object.keys(expected).sort();
+  if (names.join(',') !== wanted.join(',')) problems.push(`holds ${names.join(', ') || 'no files'}, expected ${wanted.join(', ')}`);
   for (const f of r.files) {
     const want = expected[f.name];
     if (want && !Buffer.from(f.data).equals(want)) problems.push(`${f.name} differs from the built file (sha256 ${sha256Hex(f.data)}, expected ${sha256Hex(want)})`);
   }
   return problems.length === 0
-    ? { check, node, ok: true, message: `label ${label}; ${SEED_NAMES.join(', ')} read back byte-identical` }
+    ? { check, node, ok: true, message: `label ${label}; ${Object.keys(expected).sort().join(', ')} read back byte-identical` }
     : { check, node, ok: false, message: problems.join('; ') };
 }
 
