@@ -8,6 +8,9 @@ import { basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
 import { closest } from '../catalogue/schema.js';
+import { imageNeeds } from '../images/assets.js';
+import { classStickKey } from './site.js';
+import { readLock } from '../images/lock.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import { CatalogueError, formatDiagnostic, UsageError, type Diagnostic } from '../util/diagnostics.js';
 import { mapLimit } from '../util/pool.js';
@@ -81,6 +84,22 @@ export function selectSites(plans: SitePlan[], opts: Pick<BuildOptions, 'sites' 
 }
 
 /** "unknown site store-412 (did you mean store-0412?)", or the known ones when there are few. */
+/**
+ * The boot stick each hardware class takes (its boot asset) and the sha256 images.lock pins for
+ * it, for the field sheet, keyed by classStickKey (a class may run several OS versions).
+ */
+function classSticks(plans: SitePlan[], catalogueDir: string): Record<string, { name: string; sha256?: string }> {
+  const pins = readLock(catalogueDir).pins;
+  const out: Record<string, { name: string; sha256?: string }> = {};
+  for (const need of imageNeeds(plans)) {
+    const boot = need.assets.find((a) => a.use === 'boot');
+    if (!boot) continue;
+    const pin = pins.get(boot.path);
+    out[classStickKey(need.hardwareClass, need.os, need.version)] = { name: `${need.hardwareClass}: ${boot.name} (${need.os} ${need.version})`, ...(pin ? { sha256: pin.sha256 } : {}) };
+  }
+  return out;
+}
+
 export function unknownSitesMessage(unknown: string[], known: string[]): string {
   const parts = unknown.map((u) => {
     const hint = closest(u, known);
@@ -140,6 +159,7 @@ async function buildLocked(
 ): Promise<BuildResult> {
   const foreign = foreignOutput(outDir, selected.map((p) => p.id));
   if (foreign.length > 0) throw new OutputError(foreign.join('\n'));
+  const sticks = classSticks(selected, opts.catalogueDir);
   await removeStaleStaging(outDir);
   const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
@@ -158,6 +178,7 @@ async function buildLocked(
     env: { SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH },
     digestInputs: digestsOf(plan),
     requireSecrets: opts.requireSecrets ?? env.EDGEIMG_REQUIRE_SECRETS === '1',
+    classSticks: sticks,
   }));
   try {
     const outcomes = pool && jobs.length >= 16

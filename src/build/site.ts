@@ -13,6 +13,8 @@ import type { SiteSecrets } from '../secrets/types.js';
 import { renderNode } from '../render/node.js';
 import { buildSeedImg, buildSeedIso, resolveEpoch } from '../media/seed.js';
 import { stickInfoText, type StickInfo } from '../media/stick-info.js';
+import { renderFieldSheet } from '../field/sheet.js';
+import { kairosVersionKey } from '../images/assets.js';
 import { writeSparseFileSync } from '../media/sparse.js';
 import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { generator } from '../version.js';
@@ -29,6 +31,8 @@ export interface SiteJob {
   digestInputs: DigestInputs;
   /** Refuse to create site secrets: they must already exist. */
   requireSecrets?: boolean;
+  /** By classStickKey: the class boot stick's file name and pinned sha256 (for the field sheet). */
+  classSticks: Record<string, { name: string; sha256?: string }>;
 }
 
 export interface SiteBuilt {
@@ -46,10 +50,15 @@ export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (lin
   const { plan } = job;
   const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os, { mustExist: job.requireSecrets });
   if (created) log(`${plan.id}: generated site secrets in ${join(job.secretsDir, plan.id)}`);
-  const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env);
+  const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env, job.classSticks);
   if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics, secretsCreated: created };
   log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
   return { ok: true, built: { ...r, secretsCreated: created } };
+}
+
+/** Key of the class boot stick a node takes: its hardware class at its site's OS version. */
+export function classStickKey(hardwareClass: string, os: string, version: string): string {
+  return `${hardwareClass}@${os}:${version}`;
 }
 
 function stickInfoOf(plan: SitePlan, node: SitePlan['nodes'][number], inputDigest: string, metaData: string): StickInfo {
@@ -80,6 +89,7 @@ async function buildSite(
   dir: string,
   media: MediaKind[],
   env: Record<string, string | undefined>,
+  classSticks: SiteJob['classSticks'],
 ): Promise<Omit<SiteBuilt, 'secretsCreated'> | { diagnostics: Diagnostic[] }> {
   const digest = inputDigest(digestInputs, plan, sha256Hex(JSON.stringify(secrets)));
   const epoch = resolveEpoch(env, digest.slice('sha256:'.length));
@@ -124,6 +134,30 @@ async function buildSite(
     const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: [], secrets });
     put('talosconfig', 'talosconfig', null, talosconfig, true);
   }
+  const seedOf = (node: string): { path: string; sha256: string } | undefined => {
+    const a = artifacts.find((x) => x.node === node && x.kind === 'seed-img');
+    return a ? { path: a.path, sha256: a.sha256 } : undefined;
+  };
+  const sheet = renderFieldSheet({
+    site: plan.id,
+    os: plan.os,
+    osVersion: osVersionOf(plan),
+    inputDigest: digest,
+    labels: plan.labels,
+    nodes: plan.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      hostname: n.hostname,
+      address: n.ip,
+      ...(n.mac ? { mac: n.mac } : {}),
+      hardwareClass: n.hardware.name,
+      arch: n.hardware.arch,
+      firmware: n.hardware.firmware,
+      classStick: classSticks[classStickKey(n.hardware.name, plan.os, plan.talos ? plan.talos.version : kairosVersionKey(plan.kairos!))] ?? { name: `${n.hardware.name} boot image (see edgeimg images list)` },
+      ...(seedOf(n.name) ? { seedStick: seedOf(n.name)! } : {}),
+    })),
+  });
+  put('field-sheet.html', 'field-sheet', null, sheet, false);
   const manifest: Manifest = {
     schemaVersion: 1,
     site: plan.id,

@@ -12,7 +12,7 @@ import { readRegularFile } from '../util/safe-read.js';
  */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
-export type ArtifactKind = 'user-data' | 'meta-data' | 'network-config' | 'seed-iso' | 'seed-img' | 'talosconfig';
+export type ArtifactKind = 'user-data' | 'meta-data' | 'network-config' | 'seed-iso' | 'seed-img' | 'talosconfig' | 'field-sheet';
 
 export interface ManifestArtifact {
   path: string; // relative to OUT/<site>/
