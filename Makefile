@@ -2,7 +2,7 @@
 SITE ?= store-0412
 NODE_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: build validate test probe-image bench clean deps
+.PHONY: build validate test probe-image bench clean deps cloudinit-image cloudinit-check
 
 node_modules/.edgeimg-deps: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -25,6 +25,16 @@ test: dist/.edgeimg-built
 
 probe-image:
 	bash images/probe/build.sh
+
+# The reference NoCloud client: Debian 12 with real cloud-init (docs/cloudinit.md). Building needs
+# root, mmdebstrap and genext2fs; when the cached image is up to date this is a quick no-op.
+cloudinit-image:
+	bash images/cloudinit/build.sh
+
+# Boots every example node's seed.iso and seed.img in the client and prints a pass/fail table.
+# Extra arguments: make cloudinit-check CLOUDINIT_CHECK_ARGS="--site store-0412 --jobs 1"
+cloudinit-check: node_modules/.edgeimg-deps cloudinit-image
+	node --import tsx bench/cloudinit-check.ts $(CLOUDINIT_CHECK_ARGS)
 
 bench: dist/.edgeimg-built
 	npm run --silent bench

@@ -26,6 +26,11 @@ export interface QemuMedium {
   kind: MediaKind;
   /** Default true. A writable medium is a scratch disk (opened with cache=unsafe). */
   readOnly?: boolean;
+  /**
+   * The guest may write, but its writes go to a temporary overlay QEMU discards on exit
+   * (`snapshot=on`): the file itself is never changed. Overrides `readOnly`. Not for CD-ROMs.
+   */
+  snapshot?: boolean;
   /** Firmware boot order (`bootindex`); lower boots first. Unset: no explicit order. */
   bootIndex?: number;
 }
@@ -431,8 +436,9 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     const file = optValue(m.path);
     const readOnly = m.readOnly ?? true;
     if (!readOnly && m.kind === 'cdrom') throw new Error('a CD-ROM cannot be writable');
+    if (m.snapshot && m.kind === 'cdrom') throw new Error('a CD-ROM cannot be a snapshot disk');
     // scratch disks are thrown away after the boot: no need to flush
-    const mode = readOnly ? 'readonly=on' : 'cache=unsafe';
+    const mode = m.snapshot ? 'snapshot=on,cache=unsafe' : readOnly ? 'readonly=on' : 'cache=unsafe';
     if (m.bootIndex !== undefined && (!Number.isInteger(m.bootIndex) || m.bootIndex < 0)) throw new Error(`bad boot index ${m.bootIndex}`);
     const boot = m.bootIndex !== undefined ? `,bootindex=${m.bootIndex}` : '';
     const scsiBus = (): void => {
