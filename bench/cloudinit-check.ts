@@ -38,7 +38,7 @@ function usage(msg: string): never {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sites: [], nodes: [], media: ['iso', 'img'], jobs: 2, timeoutS: 300, catalogue: join(root, 'catalogue'), keep: false };
+  const a: Args = { sites: [], nodes: [], media: ['iso', 'img'], jobs: 2, timeoutS: 600, catalogue: join(root, 'catalogue'), keep: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = (): string => argv[++i] ?? usage(`${k} needs a value`);

@@ -9,14 +9,15 @@
 # kept under the cache, so a rebuild needs no downloads. Output, in <out>/amd64/:
 #
 #   vmlinuz        Debian's kernel (bzImage) and vmlinux, its ELF payload (PVH boot, faster)
-#   initrd.img     initramfs-tools initrd (MODULES=list: virtio-blk + ext4)
+#   initrd.img     initramfs-tools initrd (MODULES=list: root disk and seed media drivers)
 #   rootfs.img     ext2 root filesystem (boot it read-only or as a snapshot: it is never changed)
 #   manifest.json  package names, versions and sha256s; input and output hashes; the cache key
 #
 # The cache key is the resolved package set (name, architecture, version) plus the sha256 of
 # this script and of every file under images/cloudinit/guest/. When it matches, the build is a
 # no-op. The build is reproducible (SOURCE_DATE_EPOCH; default: the kernel image's mtime in the
-# kernel .deb): the same package versions and recipe give the same files.
+# kernel .deb): the same package versions and recipe give the same files. Building needs root
+# (mmdebstrap --mode=root), mmdebstrap, genext2fs and xz-utils; a missing tool exits with 3.
 set -euo pipefail
 umask 022
 export LC_ALL=C
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done

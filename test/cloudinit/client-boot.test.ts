@@ -22,7 +22,8 @@ import { REPO_ROOT, IN_CI, pgrep } from '../boot/helpers.js';
 import { requireTool } from '../helpers/tools.js';
 
 const SLICE = process.env.EDGEIMG_CLOUDINIT_SLICE ?? (IN_CI ? 'ci' : 'full');
-const BOOT_TIMEOUT_MS = 300_000;
+// ~70-90 s uncontended; under a loaded CI machine boots were seen to take up to ~280 s
+const BOOT_TIMEOUT_MS = 600_000;
 
 function prereqs(): { run: boolean } {
   const qemu = requireTool('qemu-system-x86_64'); // throws under CI when missing
@@ -51,11 +52,13 @@ const inSlice = (ci: boolean): boolean => SLICE === 'full' || ci;
 
 const work = mkdtempSync(join(tmpdir(), 'edgeimg-cloudinit-'));
 const out = join(work, 'out');
-const timings: Array<{ id: string; seconds: number; ok: boolean; accel: string }> = [];
+const timings: Array<{ id: string; seconds: number; status: string; accel: string }> = [];
 let plans: SitePlan[] = [];
 
-function record(id: string, r: CloudInitClientResult): void {
-  timings.push({ id, seconds: r.durationMs / 1000, ok: r.ok, accel: r.accel });
+/** Notes a boot's duration; a boot meant to fail its checks shows "xfail" when it does. */
+function record(id: string, r: CloudInitClientResult, expectFailure = false): void {
+  const status = r.ok === !expectFailure ? (expectFailure ? 'xfail' : 'pass') : expectFailure ? 'XPASS' : 'FAIL';
+  timings.push({ id, seconds: r.durationMs / 1000, status, accel: r.accel });
 }
 
 /** Details for a failure message: the failed checks, unexpected warnings, and where the log is. */
@@ -90,7 +93,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (timings.length > 0) {
-    const lines = timings.map((t) => `  ${t.ok ? 'pass' : 'FAIL'}  ${t.seconds.toFixed(1).padStart(6)} s  ${t.accel}  ${t.id}`);
+    const lines = timings.map((t) => `  ${t.status.padEnd(5)}  ${t.seconds.toFixed(1).padStart(6)} s  ${t.accel}  ${t.id}`);
     const total = timings.reduce((a, t) => a + t.seconds, 0);
     console.log(`reference NoCloud client boots (slice ${SLICE}):\n${lines.join('\n')}\n  total ${total.toFixed(1)} s for ${timings.length} boot(s)`);
   }
@@ -134,7 +137,7 @@ describe.skipIf(!run)('reference NoCloud client (real cloud-init 22.4.2) reads e
     const seed = join(work, 'broken-noprefix.iso');
     writeFileSync(seed, buildSeedIso({ userData: readFileSync(join(dir, 'user-data')), metaData: readFileSync(join(dir, 'meta-data')), networkConfig: broken }, 1_700_000_000));
     const r = await runCloudInitClient({ seed, medium: 'iso', mac: t.mac!, expect: t.expect, timeoutMs: BOOT_TIMEOUT_MS, serialLog: join(work, 'logs', 'broken-noprefix.log') });
-    record('broken network-config (address without /prefix), seed.iso', r);
+    record('broken network-config (address without /prefix), seed.iso', r, true);
     const failed = r.failed.map((c) => c.check);
     // cloud-init found and read the seed ...
     expect(failed, explain(r)).not.toContain('report');

@@ -33,7 +33,7 @@ export interface CloudInitClientOptions {
     /** 'cloud-config' for Kairos, 'not-cloud-config' for Talos. */
     userData: UserDataKind;
   };
-  /** Hard timeout of the QEMU run. Default 300 s (a boot takes ~60-90 s under TCG). */
+  /** Hard timeout of the QEMU run. Default 600 s (a boot takes ~70-90 s under TCG, several times that on a loaded machine). */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Where the full serial log goes; default a file under the OS temp dir. */
@@ -124,7 +124,9 @@ export async function runCloudInitClient(opts: CloudInitClientOptions): Promise<
     // user-mode networking, isolated: the static address need not reach anything
     network: { macAddress: opts.mac, restrict: true },
     memoryMiB: opts.memoryMiB ?? 512,
-    timeoutMs: opts.timeoutMs ?? 300_000,
+    // baseline x86-64 rather than `max`: measured ~20% faster boots under TCG (docs/cloudinit.md)
+    tcgCpu: 'qemu64',
+    timeoutMs: opts.timeoutMs ?? 600_000,
     serialLog,
     signal: opts.signal,
     // the guest powers off right after the second copy; stop it if it does not
@@ -136,7 +138,7 @@ export async function runCloudInitClient(opts: CloudInitClientOptions): Promise<
   const qemuProblem = (): string | undefined => {
     if (res.spawnError) return `QEMU did not start: ${res.spawnError}`;
     if (res.aborted) return 'aborted';
-    if (res.timedOut) return `no power-off within ${Math.round((opts.timeoutMs ?? 300_000) / 1000)} s (killed)`;
+    if (res.timedOut) return `no power-off within ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s (killed)`;
     if (/Kernel panic/.test(res.serial)) return `kernel panic: ${/Kernel panic[^\n]*/.exec(res.serial)?.[0] ?? ''}`;
     return undefined;
   };

@@ -34,14 +34,15 @@ export interface CloudInitClientReport {
   nonce: string;
   uptimeSeconds?: number;
   collectSeconds?: number;
+  sectionSeconds?: Record<string, number>;
   system: {
     hostname?: string;
     etcHostname?: string | null;
     failedUnits?: string[];
     kernel?: string;
     cmdline?: string;
-    slowUnits?: string[];
-    unitsActive?: Record<string, number>;
+    /** unit -> [started, active], seconds since boot (cloud-init's units and those on their way). */
+    unitTimes?: Record<string, [number, number]>;
     kmsgEdgeimg?: string[];
     _error?: string;
   };
