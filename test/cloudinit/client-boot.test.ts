@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { build, planFleet, type SitePlan } from '../../src/index.js';
 import { buildSeedIso } from '../../src/media/seed.js';
 import { cloudInitTargets, locateCloudInitImage, runCloudInitClient, type CloudInitClientResult, type CloudInitTarget } from '../../src/verify/cloudinit/index.js';
@@ -70,6 +71,18 @@ function explain(r: CloudInitClientResult): string {
   ].join('\n');
 }
 
+/** String values under keys named *token, *secret or *key in a user-data (all YAML documents). */
+function secretValues(userData: string): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, key: string): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k);
+    else if (typeof v === 'string' && v.length >= 8 && /(token|secret|key)$/i.test(key)) out.push(v);
+  };
+  for (const d of parseAllDocuments(userData)) walk(d.toJS(), '');
+  return out;
+}
+
 async function target(site: string, node: string): Promise<CloudInitTarget> {
   const plan = plans.find((p) => p.id === site);
   if (!plan) throw new Error(`site ${site} not in the catalogue`);
@@ -97,7 +110,9 @@ afterAll(() => {
     const total = timings.reduce((a, t) => a + t.seconds, 0);
     console.log(`reference NoCloud client boots (slice ${SLICE}):\n${lines.join('\n')}\n  total ${total.toFixed(1)} s for ${timings.length} boot(s)`);
   }
-  rmSync(work, { recursive: true, force: true });
+  // keep the serial logs of a failed run
+  if (timings.some((t) => t.status === 'FAIL' || t.status === 'XPASS')) console.warn(`cloud-init client: serial logs kept in ${join(work, 'logs')}`);
+  else rmSync(work, { recursive: true, force: true });
 });
 
 describe.skipIf(!run)('reference NoCloud client (real cloud-init 22.4.2) reads edgeimg seeds', () => {
@@ -121,6 +136,12 @@ describe.skipIf(!run)('reference NoCloud client (real cloud-init 22.4.2) reads e
       expect(r.warnings!.unexpected, explain(r)).toEqual([]);
       if (t.os === 'talos') expect(r.warnings!.expected.map((w) => w.reason).join()).toMatch(/not a cloud-config/);
       else expect(r.report!.userData.cloudConfig!.hostname).toBe(t.expect.hostname);
+      // no secret of the user-data reaches the serial console (the report summarises user-data
+      // by type, size, digest and key names only)
+      const secrets = secretValues(readFileSync(join(out, c.site, 'nodes', c.node, 'user-data'), 'utf8'));
+      expect(secrets.length).toBeGreaterThan(0);
+      const serial = readFileSync(r.serialLog, 'utf8');
+      expect(secrets.filter((v) => serial.includes(v)).map((v) => `${v.slice(0, 4)}…`)).toEqual([]);
       // QEMU was reaped
       expect(pgrep(r.qemu.name)).toEqual([]);
       expect(liveQemuGroups()).toEqual([]);
