@@ -4,6 +4,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { planFleet } from '../../src/catalogue/index.js';
+import { CatalogueError, type Diagnostic } from '../../src/util/diagnostics.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -39,4 +41,15 @@ export function copyCatalogue(): CatalogueCopy {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** The diagnostics planFleet rejects a catalogue copy with (fails the test if it is accepted). */
+export async function errorsOf(c: CatalogueCopy): Promise<Diagnostic[]> {
+  try {
+    await planFleet(c.catalogue);
+  } catch (err) {
+    if (err instanceof CatalogueError) return err.diagnostics;
+    throw err;
+  }
+  throw new Error('expected the catalogue to be rejected');
 }

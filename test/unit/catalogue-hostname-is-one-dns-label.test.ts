@@ -4,8 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { planFleet } from '../../src/catalogue/index.js';
-import { CatalogueError, formatDiagnostic, type Diagnostic } from '../../src/util/diagnostics.js';
-import { copyCatalogue, type CatalogueCopy } from '../helpers/catalogue.js';
+import { formatDiagnostic, type Diagnostic } from '../../src/util/diagnostics.js';
+import { copyCatalogue, errorsOf, type CatalogueCopy } from '../helpers/catalogue.js';
 
 let copy: CatalogueCopy | undefined;
 afterEach(() => {
@@ -13,15 +13,6 @@ afterEach(() => {
   copy = undefined;
 });
 
-async function errorsOf(c: CatalogueCopy): Promise<Diagnostic[]> {
-  try {
-    await planFleet(c.catalogue);
-  } catch (err) {
-    if (err instanceof CatalogueError) return err.diagnostics;
-    throw err;
-  }
-  throw new Error('expected the catalogue to be rejected');
-}
 
 const SITE = `store-${'a'.repeat(40)}`; // 46 characters
 const REL = 'catalogue/sites/long.yaml';

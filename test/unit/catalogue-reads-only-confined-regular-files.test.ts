@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { planFleet } from '../../src/catalogue/index.js';
 import { MAX_CATALOGUE_FILE_BYTES } from '../../src/catalogue/files.js';
-import { CatalogueError, type Diagnostic } from '../../src/util/diagnostics.js';
-import { copyCatalogue, type CatalogueCopy } from '../helpers/catalogue.js';
+import { type Diagnostic } from '../../src/util/diagnostics.js';
+import { copyCatalogue, errorsOf, type CatalogueCopy } from '../helpers/catalogue.js';
 
 const posix = process.platform !== 'win32';
 
@@ -17,15 +17,6 @@ afterEach(() => {
   copy = undefined;
 });
 
-async function errorsOf(c: CatalogueCopy): Promise<Diagnostic[]> {
-  try {
-    await planFleet(c.catalogue);
-  } catch (err) {
-    if (err instanceof CatalogueError) return err.diagnostics;
-    throw err;
-  }
-  throw new Error('expected the catalogue to be rejected');
-}
 
 function lineOf(c: CatalogueCopy, rel: string, needle: string): number {
   return readFileSync(c.path(rel), 'utf8').split('\n').findIndex((l) => l.includes(needle)) + 1;

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { planFleet } from '../../src/catalogue/index.js';
-import { CatalogueError, type Diagnostic } from '../../src/util/diagnostics.js';
-import { copyCatalogue, repoRoot, type CatalogueCopy } from '../helpers/catalogue.js';
+import { type Diagnostic } from '../../src/util/diagnostics.js';
+import { copyCatalogue, errorsOf, repoRoot, type CatalogueCopy } from '../helpers/catalogue.js';
 import { join } from 'node:path';
 
 let copy: CatalogueCopy | undefined;
@@ -11,15 +11,6 @@ afterEach(() => {
   copy = undefined;
 });
 
-async function errorsOf(c: CatalogueCopy): Promise<Diagnostic[]> {
-  try {
-    await planFleet(c.catalogue);
-  } catch (err) {
-    if (err instanceof CatalogueError) return err.diagnostics;
-    throw err;
-  }
-  throw new Error('expected the broken catalogue to be rejected');
-}
 
 /** 1-based line of the first line containing `needle`, and the column where it starts. */
 function locate(c: CatalogueCopy, rel: string, needle: string): { line: number; col: number } {
