@@ -8,14 +8,13 @@ import { basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { planFleet } from '../catalogue/index.js';
 import { closest } from '../catalogue/schema.js';
-import { imageNeeds } from '../images/assets.js';
-import { classStickKey } from './site.js';
-import { readLock } from '../images/lock.js';
+import { resolveCacheDir } from '../images/cache.js';
+import { foreignBootDir, linkClassSticks, resolveClassSticks } from './boot-media.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import { CatalogueError, formatDiagnostic, UsageError, type Diagnostic } from '../util/diagnostics.js';
 import { mapLimit } from '../util/pool.js';
 import type { DigestInputs } from './inputs.js';
-import { runSiteJob, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
+import { runSiteJob, stickKeyOf, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
 import { defaultWorkers, WorkerPool } from './workers.js';
 import { checkOutPlacement, foreignOutput, lockOut, OutputError } from './output.js';
 
@@ -48,6 +47,13 @@ export interface BuildOptions {
   requireSecrets?: boolean;
   /** Build worker threads; default: one per core for fleet-sized builds, none for a few sites. */
   workers?: number;
+  /** The boot image cache (default: --cache / $EDGEIMG_IMAGE_CACHE / ./images/cache/boot). */
+  cacheDir?: string;
+  /**
+   * Class boot images may be test stand-ins (make standin-images) where images.lock pins
+   * nothing: for tests and demos only; the manifest and field sheet say so.
+   */
+  allowStandin?: boolean;
 }
 
 export interface SiteResult extends SiteBuilt {
@@ -84,22 +90,6 @@ export function selectSites(plans: SitePlan[], opts: Pick<BuildOptions, 'sites' 
 }
 
 /** "unknown site store-412 (did you mean store-0412?)", or the known ones when there are few. */
-/**
- * The boot stick each hardware class takes (its boot asset) and the sha256 images.lock pins for
- * it, for the field sheet, keyed by classStickKey (a class may run several OS versions).
- */
-function classSticks(plans: SitePlan[], catalogueDir: string): Record<string, { name: string; sha256?: string }> {
-  const pins = readLock(catalogueDir).pins;
-  const out: Record<string, { name: string; sha256?: string }> = {};
-  for (const need of imageNeeds(plans)) {
-    const boot = need.assets.find((a) => a.use === 'boot');
-    if (!boot) continue;
-    const pin = pins.get(boot.path);
-    out[classStickKey(need.hardwareClass, need.os, need.version)] = { name: `${need.hardwareClass}: ${boot.name} (${need.os} ${need.version})`, ...(pin ? { sha256: pin.sha256 } : {}) };
-  }
-  return out;
-}
-
 export function unknownSitesMessage(unknown: string[], known: string[]): string {
   const parts = unknown.map((u) => {
     const hint = closest(u, known);
@@ -157,9 +147,12 @@ async function buildLocked(
   media: MediaKind[],
   outDir: string,
 ): Promise<BuildResult> {
-  const foreign = foreignOutput(outDir, selected.map((p) => p.id));
+  const foreign = [...foreignOutput(outDir, selected.map((p) => p.id)), ...foreignBootDir(outDir)];
   if (foreign.length > 0) throw new OutputError(foreign.join('\n'));
-  const sticks = classSticks(selected, opts.catalogueDir);
+  const sticks = await resolveClassSticks(selected, opts.catalogueDir, resolveCacheDir(opts.cacheDir, env), opts.allowStandin ?? false);
+  if (media.includes('onestick') && selected.some((p) => p.os === 'talos')) {
+    log('--media onestick applies to Kairos sites only: a Talos node takes its class boot stick plus its seed stick (docs/field.md)');
+  }
   await removeStaleStaging(outDir);
   const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
@@ -197,6 +190,12 @@ async function buildLocked(
     const foreignNow = foreignOutput(outDir, results.map((r) => r.site));
     if (foreignNow.length > 0) throw new OutputError(foreignNow.join('\n'));
     for (const r of results) await swapInto(join(staging, r.site), r.dir, log);
+    const needed = new Set(selected.flatMap((plan) => plan.nodes.map((n) => stickKeyOf(plan, n))).filter((k) => sticks[k]));
+    for (const placed of linkClassSticks(outDir, [...needed].map((k) => sticks[k]!))) {
+      if (placed.how !== 'kept') log(`class boot stick ${placed.path} (${placed.how === 'linked' ? 'hard link into the image cache, no copy' : 'copied: the image cache is on another filesystem'})`);
+    }
+    const missing = [...needed].map((k) => sticks[k]!).filter((s) => !s.file);
+    for (const m of missing) log(`class boot stick of ${m.medium.hardwareClass} (${m.medium.os} ${m.medium.version}) not placed: ${m.problem}`);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -39,9 +39,10 @@ function digestTemplates(): string {
 /** What the digest needs from the catalogue: its root and the digests of files already read. */
 export type DigestInputs = Pick<Catalogue, 'root' | 'fileDigests'>;
 
-export function inputDigest(cat: DigestInputs, plan: SitePlan, secretsSha256: string): string {
+/** `extra`: further input lines (the pins of the class boot sticks the site's nodes take). */
+export function inputDigest(cat: DigestInputs, plan: SitePlan, secretsSha256: string, extra: readonly string[] = []): string {
   const gen = generator();
-  const lines = [`generator ${gen.name} ${gen.version}`, `site ${plan.id}`, `templates ${digestTemplates()}`, `secrets ${secretsSha256}`];
+  const lines = [`generator ${gen.name} ${gen.version}`, `site ${plan.id}`, `templates ${digestTemplates()}`, `secrets ${secretsSha256}`, ...extra];
   for (const file of plan.inputFiles) {
     let digest = cat.fileDigests.get(file);
     if (digest === undefined) {

@@ -19,8 +19,11 @@ import { writeSparseFileSync } from '../media/sparse.js';
 import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { generator } from '../version.js';
 import { inputDigest, type DigestInputs } from './inputs.js';
+import { bootDigestLines, classStickKey, type ClassStick } from './boot-media.js';
+import { STICK_INFO_NAME } from '../media/stick-info.js';
 
-export type MediaKind = 'iso' | 'img';
+/** Per-node media: seed ISO, seed stick image, and (Kairos) the one-stick live ISO. */
+export type MediaKind = 'iso' | 'img' | 'onestick';
 
 export interface SiteJob {
   plan: SitePlan;
@@ -31,8 +34,8 @@ export interface SiteJob {
   digestInputs: DigestInputs;
   /** Refuse to create site secrets: they must already exist. */
   requireSecrets?: boolean;
-  /** By classStickKey: the class boot stick's file name and pinned sha256 (for the field sheet). */
-  classSticks: Record<string, { name: string; sha256?: string }>;
+  /** By classStickKey: the class boot stick (its pin, and the verified cached file when there is one). */
+  classSticks: Record<string, ClassStick>;
 }
 
 export interface SiteBuilt {
@@ -56,9 +59,11 @@ export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (lin
   return { ok: true, built: { ...r, secretsCreated: created } };
 }
 
-/** Key of the class boot stick a node takes: its hardware class at its site's OS version. */
-export function classStickKey(hardwareClass: string, os: string, version: string): string {
-  return `${hardwareClass}@${os}:${version}`;
+export { classStickKey };
+
+/** The class boot stick key of a node of `plan`. */
+export function stickKeyOf(plan: SitePlan, n: SitePlan['nodes'][number]): string {
+  return classStickKey(n.hardware.name, plan.os, plan.talos ? plan.talos.version : kairosVersionKey(plan.kairos!));
 }
 
 function stickInfoOf(plan: SitePlan, node: SitePlan['nodes'][number], inputDigest: string, metaData: string): StickInfo {
@@ -91,7 +96,8 @@ async function buildSite(
   env: Record<string, string | undefined>,
   classSticks: SiteJob['classSticks'],
 ): Promise<Omit<SiteBuilt, 'secretsCreated'> | { diagnostics: Diagnostic[] }> {
-  const digest = inputDigest(digestInputs, plan, sha256Hex(JSON.stringify(secrets)));
+  const keyOf = (n: SitePlan['nodes'][number]): string => stickKeyOf(plan, n);
+  const digest = inputDigest(digestInputs, plan, sha256Hex(JSON.stringify(secrets)), bootDigestLines(plan, classSticks, keyOf));
   const epoch = resolveEpoch(env, digest.slice('sha256:'.length));
   const artifacts: ManifestArtifact[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -127,6 +133,29 @@ async function buildSite(
       const info = stickInfoText(stickInfoOf(plan, node, digest, metaData));
       put(`${nodeDir}/seed.img`, 'seed-img', node.name, buildSeedImg(files, epoch, info), true, true);
     }
+    if (media.includes('onestick') && plan.os === 'kairos') {
+      // Kairos reads config.yaml at the root of its live medium: the class ISO plus this node's
+      // config, one stick per node (src/media/onestick.ts)
+      const stick = classSticks[keyOf(node)];
+      if (!stick?.file) {
+        diagnostics.push(siteDiagnostic(plan, `node ${node.name}: --media onestick needs the class boot image of ${node.hardware.name}: ${stick?.problem ?? 'unknown class image'}`));
+        continue;
+      }
+      // loaded only when asked for: it drives xorriso
+      const { buildOneStickIso, oneStickFileName } = await import('../media/onestick.js');
+      const rel = `${nodeDir}/${oneStickFileName()}`;
+      const info = stickInfoText(stickInfoOf(plan, node, digest, metaData), 'kairos-stick');
+      const r = await buildOneStickIso({
+        classIso: stick.file,
+        outPath: join(dir, rel),
+        files: [
+          { name: 'config.yaml', data: userData },
+          { name: STICK_INFO_NAME, data: info },
+        ],
+        epoch,
+      });
+      artifacts.push({ path: rel, kind: 'kairos-stick', node: node.name, sha256: r.sha256, bytes: r.bytes, secret: true });
+    }
   }
   if (diagnostics.length > 0) return { diagnostics };
   if (plan.os === 'talos' && secrets.kind === 'talos') {
@@ -153,7 +182,7 @@ async function buildSite(
       hardwareClass: n.hardware.name,
       arch: n.hardware.arch,
       firmware: n.hardware.firmware,
-      classStick: classSticks[classStickKey(n.hardware.name, plan.os, plan.talos ? plan.talos.version : kairosVersionKey(plan.kairos!))] ?? { name: `${n.hardware.name} boot image (see edgeimg images list)` },
+      classStick: sheetStick(classSticks[keyOf(n)], n.hardware.name),
       ...(seedOf(n.name) ? { seedStick: seedOf(n.name)! } : {}),
     })),
   });
@@ -176,7 +205,22 @@ async function buildSite(
       address: n.ip,
       ...(n.mac ? { mac: n.mac } : {}),
     })),
+    bootMedia: [...new Set(plan.nodes.map(keyOf))].flatMap((k) => (classSticks[k] ? [classSticks[k]!.medium] : [])),
   };
   writeFileSync(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644, flag: 'wx' });
   return { site: plan.id, os: plan.os, nodes: plan.nodes.map((n) => n.name), inputDigest: digest, artifacts };
+}
+
+function sheetStick(s: ClassStick | undefined, hardwareClass: string): { name: string; sha256?: string; standin?: string } {
+  if (!s) return { name: `${hardwareClass} boot image (see edgeimg images list)` };
+  const m = s.medium;
+  return {
+    name: `${m.hardwareClass}: ${m.name} (${m.os} ${m.version})`,
+    ...(m.sha256 ? { sha256: m.sha256 } : {}),
+    ...(m.standin ? { standin: m.standin } : {}),
+  };
+}
+
+function siteDiagnostic(plan: SitePlan, message: string): Diagnostic {
+  return { ...plan.source, message };
 }

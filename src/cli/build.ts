@@ -5,8 +5,8 @@ import { EXIT, parse, type Io } from './main.js';
 
 export function parseMedia(text: string): MediaKind[] {
   const kinds = text.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const k of kinds) if (k !== 'iso' && k !== 'img') throw new UsageError(`--media accepts iso and img, got "${k}"`);
-  if (kinds.length === 0) throw new UsageError('--media needs at least one of iso, img');
+  for (const k of kinds) if (k !== 'iso' && k !== 'img' && k !== 'onestick') throw new UsageError(`--media accepts iso, img and onestick, got "${k}"`);
+  if (kinds.length === 0) throw new UsageError('--media needs at least one of iso, img, onestick');
   return [...new Set(kinds)].sort() as MediaKind[];
 }
 
@@ -31,6 +31,8 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     media: { type: 'string', default: 'iso' },
     strict: { type: 'boolean' },
     'require-secrets': { type: 'boolean' },
+    cache: { type: 'string' },
+    'allow-standin': { type: 'boolean' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
@@ -48,6 +50,8 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     media: parseMedia(values.media!),
     strict: values.strict,
     requireSecrets: values['require-secrets'] || undefined,
+    ...(values.cache ? { cacheDir: values.cache } : {}),
+    ...(values['allow-standin'] ? { allowStandin: true } : {}),
     warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
     log: (line) => io.err(`edgeimg: ${line}\n`),
     });

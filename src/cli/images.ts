@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { OsName } from '../catalogue/plan.js';
 import {
+  installStandinImages,
   importImages,
   listImages,
   pullImages,
@@ -73,10 +74,12 @@ export async function runImages(args: string[], io: Io): Promise<number> {
       return runImport(rest, io);
     case 'pull':
       return runPull(rest, io);
+    case 'standin':
+      return runStandin(rest, io);
     case undefined:
       throw new UsageError('images needs a subcommand: list, import or pull (edgeimg images --help)');
     default:
-      throw new UsageError(`unknown images subcommand "${sub}" (list, import or pull)`);
+      throw new UsageError(`unknown images subcommand "${sub}" (list, import, pull or standin)`);
   }
 }
 
@@ -96,7 +99,7 @@ function printList(r: ListReport, io: Io): void {
     if (n.talos) lines.push(`  schematic ${n.talos.schematicId}  (installer ${n.talos.installerImage})`);
     if (n.kairos) lines.push(`  release ${n.kairos.stem}${n.kairos.baseImage ? `  (base image ${n.kairos.baseImage})` : ''}`);
     for (const a of n.assets) {
-      lines.push(`  ${LABEL[a.status].padEnd(18)} ${a.use.padEnd(7)} ${a.name}`);
+      lines.push(`  ${(a.standin ? `STAND-IN ${a.standin}` : LABEL[a.status]).padEnd(18)} ${a.use.padEnd(7)} ${a.name}`);
       lines.push(`  ${''.padEnd(18)} ${''.padEnd(7)} ${a.url ?? `import only: ${a.source ?? 'no download'}`}`);
       if (a.status === 'mismatch') {
         lines.push(
@@ -226,4 +229,22 @@ async function runPull(args: string[], io: Io): Promise<number> {
   printPull(report, io);
   if (values.json) io.out(`${JSON.stringify(report)}\n`);
   return report.ok ? EXIT.ok : EXIT.failed;
+}
+
+async function runStandin(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { from: { type: 'string', default: 'images/cache/standin' } });
+  noPositionals(positionals, 'standin');
+  const rows = await withJson(values.json, io, () =>
+    installStandinImages({
+      catalogueDir: values.catalogue!,
+      cacheDir: resolveCacheDir(values.cache),
+      from: values.from!,
+      log: (line) => io.err(`edgeimg: ${line}\n`),
+    }),
+  );
+  for (const r of rows) if (r.status === 'skipped') io.err(`edgeimg: ${r.hardwareClass} (${r.os} ${r.version}): no stand-in: ${r.reason}\n`);
+  const n = rows.filter((r) => r.status === 'installed').length;
+  io.err(`edgeimg: ${plural(n, 'stand-in boot image')} in the cache, pinned in its standin.lock (test images, not Talos or Kairos)\n`);
+  if (values.json) io.out(`${JSON.stringify({ ok: true, standins: rows })}\n`);
+  return EXIT.ok;
 }

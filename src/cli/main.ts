@@ -11,11 +11,12 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, environment: 3 } as const;
 const USAGE = `Usage:
   edgeimg validate [--catalogue DIR] [--strict] [--json]
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
-                [--secrets DIR] [--media iso,img] [--strict] [--require-secrets] [--json]
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot] [--jobs N]
-                [--timeout S] [--junit FILE] [--json]
+                [--secrets DIR] [--media iso,img,onestick] [--cache DIR] [--allow-standin]
+                [--strict] [--require-secrets] [--json]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb]]
+                [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
   edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
-  edgeimg flash --site ID --node NAME DEVICE [--out DIR] [--force] [--json]
+  edgeimg flash --site ID (--node NAME | --class NAME) DEVICE [--out DIR] [--cache DIR] [--force] [--json]
   edgeimg images list [--catalogue DIR] [--cache DIR] [--check] [--json]
   edgeimg images import --class NAME [--os talos|kairos] [--version V] [--pin] FILE...
   edgeimg images pull [--class NAME] [--factory URL] [--only boot|netboot] [--timeout S] [--locked]
@@ -24,7 +25,7 @@ Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
   --out DIR         output directory (default ./out)
   --secrets DIR     site secrets directory, kept out of git (default ./secrets, or $EDGEIMG_SECRETS_DIR)
-  --media LIST      seed media to bake per node: iso (default), img, or iso,img
+  --media LIST      per-node media: iso (default), img (seed stick), onestick (Kairos), comma-separated
   --strict          treat catalogue warnings (e.g. an install disk that can name a USB stick) as errors
   --jobs N          QEMU boots at a time (default: number of cores)
   --timeout S       hard limit per QEMU boot in seconds (default 120)
@@ -41,11 +42,12 @@ hostname, OS) and whether it matches the site's manifest byte for byte.
 
   --site, --node   the stick must be this site's / node's (a stick for another node fails)
 Exit: 0 the right, intact stick; 1 a problem (another node, a changed byte, truncated, unknown).`,
-  flash: `edgeimg flash: write a node's seed stick image to a USB stick (or an image file), read it
-back and compare sha256. Refuses mounted devices, the disk holding /, and devices over 256 GiB
-unless --force.
+  flash: `edgeimg flash: write a node's seed stick image (--node), or the class boot stick a site's
+nodes of a hardware class take (--class, from the image cache, as the site's manifest pins it),
+to a USB stick or an image file; read it back and compare sha256. Refuses mounted devices, the
+disk holding /, and devices over 256 GiB unless --force. Shows progress on a terminal.
 
-  edgeimg flash --site ID --node NAME DEVICE [--out DIR] [--force] [--json]
+  edgeimg flash --site ID (--node NAME | --class NAME) DEVICE [--out DIR] [--cache DIR] [--force] [--json]
 Exit: 0 written and verified; 1 read-back mismatch; 2 refused or usage; 3 environment.`,
   validate: `edgeimg validate: check every catalogue file, cross-reference and overlay, rendering every node
 with stand-in secrets; report every problem as FILE:LINE:COL: message.
@@ -59,9 +61,16 @@ OUT/<site>. A failed build changes nothing in OUT; OUT/<site> is replaced only w
 edgeimg output for that site.
 
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
-                [--secrets DIR] [--media iso,img] [--strict] [--require-secrets] [--json]
+                [--secrets DIR] [--media iso,img,onestick] [--cache DIR] [--allow-standin]
+                [--strict] [--require-secrets] [--json]
 
-  --media LIST   seed media per node: iso (default), img (FAT32 USB stick image), or iso,img
+  --media LIST   per-node media, comma-separated: iso (default; seed ISO), img (seed stick:
+                 FAT32, label CIDATA), onestick (Kairos: the class live ISO with the node's
+                 config.yaml at its root, nodes/<node>/kairos-stick.iso; needs xorriso)
+  --cache DIR    boot image cache (default $EDGEIMG_IMAGE_CACHE, else ./images/cache/boot). Each
+                 class boot stick is linked once into OUT/_boot/<class>/<os>-<version>/, never
+                 copied per site, when it is cached and matches images.lock
+  --allow-standin  class boot images may be test stand-ins (make standin-images); marked as such
   --secrets DIR  site secrets (default ./secrets, or $EDGEIMG_SECRETS_DIR); never inside --out
   --require-secrets  every site must already have secrets: never mint a new PKI (for CI; also
                  EDGEIMG_REQUIRE_SECRETS=1)
@@ -69,9 +78,16 @@ Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 en
   verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
 schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.
 
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot] [--jobs N]
-                 [--timeout S] [--junit FILE] [--json]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb]]
+                 [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
 
+  --via seed       (default) boot each node's seed medium with the probe kernel (direct kernel boot)
+  --via usb        boot each node's field kit through real firmware (OVMF, SeaBIOS, AAVMF), the
+                   sticks attached as USB mass storage: class boot stick + seed stick, and the
+                   Kairos one-stick ISO when built. Needs stand-in class images (make
+                   standin-images) and a build with --media img[,onestick]; default timeout 300 s
+  --node NAME      boot only this node (repeatable; one --site)
+  --cache DIR      boot image cache holding the class sticks (default ./images/cache/boot)
   --catalogue DIR  each site's nodes must be the catalogue's (default ./catalogue; skipped,
                    with a note, when it does not exist)
 Exit: 0 all pass, 1 a check failed, 2 usage, 3 missing host tool.`,

@@ -10,6 +10,9 @@ import { readFatImage } from '../media/fat/reader.js';
 import { readIso9660 } from '../media/iso9660/reader.js';
 import { parseStickInfo, STICK_INFO_NAME } from '../media/stick-info.js';
 import { describeTarget, readHead } from './device.js';
+import { peekIso, readIsoRootFile, type IsoPeek } from '../media/iso9660/peek.js';
+import { bootMediumPath } from '../manifest/manifest.js';
+import { readdirSync, openSync, readSync, closeSync, constants } from 'node:fs';
 
 export interface InspectOptions {
   /** Where built sites are (default ./out): the manifest to compare with. */
@@ -22,7 +25,9 @@ export interface InspectOptions {
 export interface InspectResult {
   ok: boolean;
   path: string;
-  kind: 'seed-img' | 'seed-iso' | 'unknown';
+  kind: 'seed-img' | 'seed-iso' | 'class-boot' | 'kairos-stick' | 'unknown';
+  /** Class boot media: the hardware class, OS version and file it is. */
+  bootMedium?: { hardwareClass: string; os: string; version: string; name: string; standin?: string; sites: string[] };
   site?: string;
   node?: string;
   hostname?: string;
@@ -65,6 +70,10 @@ export async function inspectStick(path: string, opts: InspectOptions): Promise<
     return res;
   }
   res.kind = vol.kind;
+  if (vol.kind === 'seed-iso') {
+    const peek = peekIso(path);
+    if (peek && peek.volumeId.trim().toLowerCase() !== 'cidata') return inspectIsoMedium(path, peek, opts, res, target.size);
+  }
   if (vol.bytes > MAX_VOLUME) {
     res.problems.push(`the volume claims ${vol.bytes} bytes, more than a seed can be`);
     return res;
@@ -152,4 +161,111 @@ export async function inspectStick(path: string, opts: InspectOptions): Promise<
 function finish(res: InspectResult): InspectResult {
   res.ok = res.problems.length === 0;
   return res;
+}
+
+/** sha256 of the first `bytes` bytes of a file or device, or null when it holds fewer. */
+function hashPrefix(path: string, bytes: number): string | null {
+  const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.alloc(4 << 20);
+    let off = 0;
+    while (off < bytes) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, bytes - off), off);
+      if (n === 0) return null;
+      h.update(buf.subarray(0, n));
+      off += n;
+    }
+    return h.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every built site's manifest in OUT (or just the expected site's). */
+async function manifestsIn(outDir: string, only?: string): Promise<Manifest[]> {
+  let names: string[];
+  try {
+    names = only ? [only] : readdirSync(outDir).filter((n) => /^[a-z0-9]/.test(n));
+  } catch {
+    return [];
+  }
+  const out: Manifest[] = [];
+  for (const n of names) {
+    try {
+      out.push(await readManifest(join(outDir, n)));
+    } catch {
+      // not a site directory
+    }
+  }
+  return out;
+}
+
+/**
+ * An ISO9660 medium that is no seed: a Kairos one-stick ISO (config.yaml + EDGEIMG.TXT at its
+ * root, matched against its node's manifest entry) or a class boot stick (matched by sha256
+ * against the class boot media the built sites' manifests pin).
+ */
+async function inspectIsoMedium(path: string, peek: IsoPeek, opts: InspectOptions, res: InspectResult, deviceBytes: number): Promise<InspectResult> {
+  const info = readIsoRootFile(path, STICK_INFO_NAME);
+  if (info && peek.rootFiles.has('CONFIG.YAML')) {
+    res.kind = 'kairos-stick';
+    const parsed = parseStickInfo(info.toString('utf8'));
+    Object.assign(res, { site: parsed.site, node: parsed.node, hostname: parsed.hostname, mac: parsed.mac, os: parsed.os, build: parsed.build });
+    if (!res.site || !res.node) {
+      res.problems.push('EDGEIMG.TXT names no site and node: not a stick edgeimg wrote');
+      return finish(res);
+    }
+    if (opts.expectSite && opts.expectSite !== res.site) res.problems.push(`this stick is for site ${res.site}, not ${opts.expectSite}`);
+    if (opts.expectNode && opts.expectNode !== res.node) res.problems.push(`this stick is for node ${res.site}/${res.node} (${res.hostname ?? '?'}), not ${opts.expectNode}`);
+    const [m] = await manifestsIn(opts.outDir, res.site);
+    const art = m?.artifacts.find((a) => a.node === res.node && a.kind === 'kairos-stick');
+    if (!art) {
+      res.problems.push(`cannot compare: no kairos-stick of ${res.site}/${res.node} in a manifest in ${opts.outDir}`);
+      return finish(res);
+    }
+    const sha = hashPrefix(path, art.bytes);
+    res.bytes = art.bytes;
+    if (sha === null) res.problems.push(`truncated: the stick image is ${art.bytes} bytes, ${deviceBytes > 0 ? `the medium holds ${deviceBytes}` : 'the medium holds fewer'}`);
+    else if (sha !== art.sha256) res.problems.push(`does NOT match the site's manifest: sha256 ${sha}, expected ${art.sha256}`);
+    else res.notes.push(`matches ${join(opts.outDir, res.site, art.path)} (sha256 ${sha})`);
+    if (sha) res.sha256 = sha;
+    return finish(res);
+  }
+  res.kind = 'class-boot';
+  const manifests = await manifestsIn(opts.outDir, opts.expectSite);
+  // candidates: the class boot media the sites pin, grouped by size (one hash pass per size)
+  const bySize = new Map<number, Array<{ m: Manifest; b: NonNullable<Manifest['bootMedia']>[number] }>>();
+  for (const m of manifests) for (const b of m.bootMedia ?? []) if (b.sha256 && b.bytes !== undefined) bySize.set(b.bytes, [...(bySize.get(b.bytes) ?? []), { m, b }]);
+  let truncated: number | undefined;
+  for (const [bytes, cands] of bySize) {
+    const sha = hashPrefix(path, bytes);
+    if (sha === null) {
+      truncated = bytes;
+      continue;
+    }
+    const hit = cands.filter((c) => c.b.sha256 === sha);
+    if (hit.length === 0) continue;
+    const b = hit[0]!.b;
+    res.sha256 = sha;
+    res.bytes = bytes;
+    res.os = `${b.os} ${b.version}`;
+    res.bootMedium = { hardwareClass: b.hardwareClass, os: b.os, version: b.version, name: b.name, ...(b.standin ? { standin: b.standin } : {}), sites: [...new Set(hit.map((c) => c.m.site))].sort() };
+    res.notes.push(`the ${b.hardwareClass} boot stick for ${b.os} ${b.version} (${b.name}, sha256 ${sha}; ${bootMediumPath(b)}), used by ${res.bootMedium.sites.length === 1 ? res.bootMedium.sites[0] : `${res.bootMedium.sites.length} sites`}`);
+    if (b.standin) res.notes.push(`this is a TEST STAND-IN (${b.standin}), not ${b.os}: never take it to a site`);
+    if (opts.expectNode) {
+      const site = opts.expectSite ? manifests.find((m) => m.site === opts.expectSite) : undefined;
+      const node = site?.nodes.find((n) => n.name === opts.expectNode);
+      if (site && !node) res.problems.push(`site ${site.site} has no node ${opts.expectNode}`);
+      else if (node && node.hardwareClass !== b.hardwareClass) res.problems.push(`node ${opts.expectNode} is ${node.hardwareClass} hardware: it takes the ${node.hardwareClass} boot stick, not this ${b.hardwareClass} one`);
+    }
+    return finish(res);
+  }
+  const where = opts.expectSite ? `site ${opts.expectSite}` : `the sites in ${opts.outDir}`;
+  res.problems.push(
+    truncated !== undefined && deviceBytes > 0 && deviceBytes < truncated
+      ? `truncated: ISO9660 volume "${peek.volumeId}" on a medium of ${deviceBytes} bytes, shorter than the class boot sticks of ${where} (${truncated} bytes)`
+      : `ISO9660 volume "${peek.volumeId}" (${peek.declaredBytes} bytes) matches no class boot stick of ${where}: another image, a changed byte, or a site not built here`,
+  );
+  return finish(res);
 }

@@ -18,7 +18,7 @@ export interface FieldSheetNode {
   arch: string;
   firmware: 'uefi' | 'bios';
   /** The class boot stick's file and its pinned sha256 (images.lock), when known. */
-  classStick: { name: string; sha256?: string };
+  classStick: { name: string; sha256?: string; standin?: string };
   /** The seed stick image, relative to OUT/<site>, and its sha256; absent without --media img. */
   seedStick?: { path: string; sha256: string };
 }
@@ -45,6 +45,7 @@ export function renderFieldSheet(d: FieldSheetData): string {
     os: `${d.os === 'talos' ? 'Talos' : 'Kairos'} ${d.osVersion}`,
     talos: d.os === 'talos',
     nodeCount: plural(d.nodes.length, 'node'),
+    standin: d.nodes.some((n) => n.classStick.standin !== undefined),
     inputDigest: d.inputDigest,
     labels: Object.keys(d.labels).sort().map((k) => `${k}=${d.labels[k]}`).join(', ') || 'none',
     nodes: d.nodes.map((n) => ({
@@ -56,7 +57,11 @@ export function renderFieldSheet(d: FieldSheetData): string {
       hardwareClass: n.hardwareClass,
       arch: n.arch,
       firmware: n.firmware === 'uefi' ? 'UEFI' : 'BIOS',
-      classStick: { name: n.classStick.name, sha256: n.classStick.sha256 ? `sha256 ${n.classStick.sha256}` : 'not pinned yet (edgeimg images list)' },
+      classStick: {
+        name: n.classStick.name,
+        sha256: n.classStick.sha256 ? `sha256 ${n.classStick.sha256}` : 'not pinned yet (edgeimg images list)',
+        standin: n.classStick.standin ?? false,
+      },
       seedStick: n.seedStick ? { path: n.seedStick.path, sha256: `sha256 ${n.seedStick.sha256}` } : { path: 'not built (build with --media iso,img)', sha256: '' },
     })),
   });

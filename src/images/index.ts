@@ -10,11 +10,13 @@ import { DEFAULT_SOURCES, imageNeeds, type AssetSources, type AssetUse, type Boo
 import { assetState, pinMismatch, readFileChunks, storeAsset, type AssetStatus } from './cache.js';
 import { readLock, writePins, type ImagesLock, type Pin } from './lock.js';
 import { DEFAULT_TIMEOUT_MS, pullAssets, type HttpOptions, type PullResult } from './pull.js';
+import { installStandins, readStandinLock, standinMarker, type InstalledStandin, type StandinKind } from './standin.js';
 
 export * from './assets.js';
 export * from './cache.js';
 export * from './lock.js';
 export * from './pull.js';
+export * from './standin.js';
 
 export interface Selection {
   hardwareClass?: string;
@@ -60,6 +62,8 @@ export interface ListedAsset extends BootAsset {
   /** What the cached file hashes to. */
   actual?: { sha256: string; size: number };
   problem?: string;
+  /** A cached, unpinned file that is a stand-in pinned in the cache's standin.lock. */
+  standin?: StandinKind;
 }
 
 export interface ListedNeed extends Omit<ImageNeed, 'assets'> {
@@ -89,6 +93,7 @@ export async function listImages(opts: ListOptions): Promise<ListReport> {
   const { needs: all, classes } = await fleetNeeds(opts.catalogueDir, { ...DEFAULT_SOURCES, ...opts.sources });
   const needs = opts.hardwareClass || opts.os || opts.version ? selectNeeds(all, opts, classes) : all;
   const lock = readLock(opts.catalogueDir);
+  const standins = readStandinLock(opts.cacheDir);
   const states = new Map<string, Awaited<ReturnType<typeof assetState>>>();
   const counts: Record<AssetStatus, number> = { ok: 0, mismatch: 0, 'cached-unpinned': 0, missing: 0, 'not-pinned': 0 };
   const listed: ListedNeed[] = [];
@@ -101,7 +106,16 @@ export async function listImages(opts: ListOptions): Promise<ListReport> {
         states.set(a.path, s);
         counts[s.status]++;
       }
-      assets.push({ ...a, status: s.status, ...(s.pin ? { pin: s.pin } : {}), ...(s.actual ? { actual: s.actual } : {}), ...(s.problem ? { problem: s.problem } : {}) });
+      const sp = s.status === 'cached-unpinned' ? standins.pins.get(a.path) : undefined;
+      const standin = sp && s.actual && pinMismatch(sp, s.actual) === undefined ? standinMarker(s.file)?.standin : undefined;
+      assets.push({
+        ...a,
+        status: s.status,
+        ...(s.pin ? { pin: s.pin } : {}),
+        ...(s.actual ? { actual: s.actual } : {}),
+        ...(s.problem ? { problem: s.problem } : {}),
+        ...(standin ? { standin } : {}),
+      });
     }
     listed.push({ ...need, assets });
   }
@@ -259,4 +273,21 @@ export async function pullImages(opts: PullImagesOptions): Promise<PullReport> {
   }
   const { pins: _pins, ...rest } = result;
   return { ...rest, cache: opts.cacheDir, lock: lock.path };
+}
+
+// ------------------------------------------------------------------------------------------
+// stand-ins (test images; see ./standin.ts)
+// ------------------------------------------------------------------------------------------
+
+export interface StandinOptions {
+  catalogueDir: string;
+  cacheDir: string;
+  from: string;
+  log?: (line: string) => void;
+}
+
+/** Fill the cache with the stand-in of every class boot asset the catalogue's sites need. */
+export async function installStandinImages(opts: StandinOptions): Promise<InstalledStandin[]> {
+  const { needs } = await fleetNeeds(opts.catalogueDir, DEFAULT_SOURCES);
+  return installStandins({ catalogueDir: opts.catalogueDir, cacheDir: opts.cacheDir, from: opts.from, needs, ...(opts.log ? { log: opts.log } : {}) });
 }

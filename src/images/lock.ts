@@ -21,7 +21,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CatalogueError, EnvironmentError, excerpt } from '../util/diagnostics.js';
 import { readRegularFileSync } from '../util/safe-read.js';
 
@@ -119,8 +119,12 @@ export function parseLock(text: string, file: string): Map<string, Pin> {
 
 /** images.lock of a catalogue; an absent file is an empty lock. */
 export function readLock(catalogueDir: string): ImagesLock {
-  const path = lockPath(catalogueDir);
-  const r = readRegularFileSync(path, MAX_LOCK_BYTES, LOCK_FILE);
+  return readLockAt(lockPath(catalogueDir));
+}
+
+/** A lock file at `path` (images.lock, or the image cache's standin.lock); absent: empty. */
+export function readLockAt(path: string): ImagesLock {
+  const r = readRegularFileSync(path, MAX_LOCK_BYTES, basename(path));
   if ('problem' in r) {
     if (r.code === 'ENOENT') return { path, pins: new Map() };
     throw new EnvironmentError(`${path} ${r.problem}`);
@@ -131,13 +135,13 @@ export function readLock(catalogueDir: string): ImagesLock {
 const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The lock's text: the same pins always give the same bytes. */
-export function serializeLock(pins: ReadonlyMap<string, Pin>): string {
+export function serializeLock(pins: ReadonlyMap<string, Pin>, comment = COMMENT): string {
   const assets: Record<string, Pin> = {};
   for (const key of [...pins.keys()].sort(byCodePoint)) {
     const p = pins.get(key)!;
     assets[key] = { sha256: p.sha256, size: p.size };
   }
-  return `${JSON.stringify({ $comment: COMMENT, lockVersion: LOCK_VERSION, assets }, null, 2)}\n`;
+  return `${JSON.stringify({ $comment: comment, lockVersion: LOCK_VERSION, assets }, null, 2)}\n`;
 }
 
 /**
@@ -145,16 +149,21 @@ export function serializeLock(pins: ReadonlyMap<string, Pin>): string {
  * (another import may have pinned something meanwhile) and replaced atomically (temp + rename).
  */
 export function writePins(catalogueDir: string, changes: ReadonlyMap<string, Pin>): ImagesLock {
-  const current = readLock(catalogueDir);
+  return writePinsAt(lockPath(catalogueDir), changes);
+}
+
+/** writePins() for a lock file at `path`, with its own `$comment`. */
+export function writePinsAt(path: string, changes: ReadonlyMap<string, Pin>, comment = COMMENT): ImagesLock {
+  const current = readLockAt(path);
   for (const [key, pin] of changes) {
     const bad = assetPathProblem(key);
     if (bad) throw new Error(`asset path ${key} ${bad}`);
     current.pins.set(key, pin);
   }
-  const tmp = join(dirname(current.path), `.edgeimg-tmp-${randomBytes(6).toString('hex')}-${LOCK_FILE}`);
+  const tmp = join(dirname(current.path), `.edgeimg-tmp-${randomBytes(6).toString('hex')}-${basename(current.path)}`);
   try {
     mkdirSync(dirname(current.path), { recursive: true });
-    writeFileSync(tmp, serializeLock(current.pins), { flag: 'wx', mode: 0o644 });
+    writeFileSync(tmp, serializeLock(current.pins, comment), { flag: 'wx', mode: 0o644 });
     renameSync(tmp, current.path);
   } catch (err) {
     rmSync(tmp, { force: true });

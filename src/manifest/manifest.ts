@@ -12,7 +12,7 @@ import { readRegularFile } from '../util/safe-read.js';
  */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
-export type ArtifactKind = 'user-data' | 'meta-data' | 'network-config' | 'seed-iso' | 'seed-img' | 'talosconfig' | 'field-sheet';
+export type ArtifactKind = 'user-data' | 'meta-data' | 'network-config' | 'seed-iso' | 'seed-img' | 'kairos-stick' | 'talosconfig' | 'field-sheet';
 
 export interface ManifestArtifact {
   path: string; // relative to OUT/<site>/
@@ -36,6 +36,35 @@ export interface ManifestNode {
   mac?: string;
 }
 
+/**
+ * A class boot stick the site's nodes take (an addition to the contract's fields). It lives once
+ * per hardware class and OS version in the image cache (and, linked, in OUT/_boot/), never in
+ * the site's directory: this entry names it and its pin.
+ */
+export interface ManifestBootMedium {
+  hardwareClass: string;
+  os: 'talos' | 'kairos';
+  /** Talos version, or Kairos <version>-<provider><provider version>. */
+  version: string;
+  /** Upstream file name (nocloud-amd64.iso, kairos-….iso). */
+  name: string;
+  /** Its path in the image cache and key in images.lock. */
+  asset: string;
+  /** From its pin; absent while the asset is not pinned. */
+  sha256?: string;
+  bytes?: number;
+  /** A test stand-in (build --allow-standin), not the real OS image. */
+  standin?: 'talos-like' | 'kairos-like';
+}
+
+/**
+ * Where build links a class boot stick in OUT (when it is in the cache), relative to OUT: one
+ * file per class and OS version, shared by every site. Site IDs cannot start with "_".
+ */
+export function bootMediumPath(b: Pick<ManifestBootMedium, 'hardwareClass' | 'os' | 'version' | 'name'>): string {
+  return `_boot/${b.hardwareClass}/${b.os}-${b.version}/${b.name}`;
+}
+
 export interface Manifest {
   schemaVersion: 1;
   site: string;
@@ -46,6 +75,7 @@ export interface Manifest {
   inputDigest: string; // sha256:<hex>
   artifacts: ManifestArtifact[];
   nodes: ManifestNode[];
+  bootMedia?: ManifestBootMedium[];
 }
 
 export function artifactOf(path: string, kind: ArtifactKind, node: string | null, data: string | Uint8Array, secret: boolean): ManifestArtifact {
@@ -64,6 +94,21 @@ export function serializeManifest(m: Manifest): string {
     inputDigest: m.inputDigest,
     artifacts: artifacts.map((a) => ({ path: a.path, kind: a.kind, node: a.node, sha256: a.sha256, bytes: a.bytes, secret: a.secret })),
     nodes: m.nodes.map((n) => ({ name: n.name, hostname: n.hostname, role: n.role, arch: n.arch, firmware: n.firmware, hardwareClass: n.hardwareClass, address: n.address, ...(n.mac ? { mac: n.mac } : {}) })),
+    ...(m.bootMedia && m.bootMedia.length > 0
+      ? {
+          bootMedia: [...m.bootMedia]
+            .sort((a, b) => (a.hardwareClass < b.hardwareClass ? -1 : a.hardwareClass > b.hardwareClass ? 1 : 0))
+            .map((b) => ({
+              hardwareClass: b.hardwareClass,
+              os: b.os,
+              version: b.version,
+              name: b.name,
+              asset: b.asset,
+              ...(b.sha256 ? { sha256: b.sha256, bytes: b.bytes } : {}),
+              ...(b.standin ? { standin: b.standin } : {}),
+            })),
+        }
+      : {}),
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }

@@ -20,9 +20,14 @@ export interface StickInfo {
   instanceId: string;
 }
 
-export function stickInfoText(i: StickInfo): string {
+/**
+ * `medium`: a seed stick (goes with the class boot stick), or a Kairos one-stick ISO (the class
+ * live ISO with this node's config.yaml: the only stick the node needs).
+ */
+export function stickInfoText(i: StickInfo, medium: 'seed' | 'kairos-stick' = 'seed'): string {
+  const one = medium === 'kairos-stick';
   const lines = [
-    'edgeimg seed stick: the first-boot configuration of ONE node.',
+    one ? 'edgeimg Kairos stick: boots the installer with the first-boot configuration of ONE node.' : 'edgeimg seed stick: the first-boot configuration of ONE node.',
     '',
     `Site:         ${i.site}`,
     `Node:         ${i.node} (${i.role === 'controlplane' ? 'control plane' : 'worker'})`,
@@ -34,7 +39,7 @@ export function stickInfoText(i: StickInfo): string {
     `Build:        ${i.inputDigest}`,
     '',
     `Use it only on node ${i.node} of ${i.site} (the machine with MAC ${i.mac ?? 'listed on the field sheet'}):`,
-    `plug it in together with the ${i.hardwareClass} boot stick, then power the machine on.`,
+    one ? 'plug in only this stick, boot the machine from it; it installs Kairos and reboots.' : `plug it in together with the ${i.hardwareClass} boot stick, then power the machine on.`,
     'Check a stick before use with: edgeimg inspect <stick>',
     'This stick holds cluster secrets: keep it safe and wipe it after the install.',
     '',

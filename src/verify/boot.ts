@@ -25,6 +25,8 @@ export interface BootOptions {
   imagesDir?: string;
   /** Force an accelerator instead of probing /dev/kvm. */
   accel?: 'kvm' | 'tcg';
+  /** Only these nodes (default: all). */
+  nodes?: string[];
 }
 
 let tcgAnnounced = false;
@@ -43,6 +45,7 @@ export async function bootChecks(siteDir: string, manifest: Manifest, partial: P
   }
   const boots: Array<{ node: Manifest['nodes'][number]; seed: ManifestArtifact; data: ManifestArtifact[] }> = [];
   for (const node of manifest.nodes) {
+    if (opts.nodes && !opts.nodes.includes(node.name)) continue;
     const arts = manifest.artifacts.filter((a) => a.node === node.name);
     const data = arts.filter((a) => a.kind === 'user-data' || a.kind === 'meta-data' || a.kind === 'network-config');
     for (const seed of arts.filter((a) => a.kind === 'seed-iso' || a.kind === 'seed-img')) boots.push({ node, seed, data });

@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { staticChecks, type CheckResult } from './static.js';
 import { junitXml, type SuiteReport } from './junit.js';
 import { bootChecks, type BootOptions } from './boot.js';
+import { usbKitChecks, type UsbBootOptions } from './usb.js';
+import { resolveCacheDir } from '../images/cache.js';
 
 export interface VerifyOptions {
   outDir: string;
@@ -20,6 +22,16 @@ export interface VerifyOptions {
   catalogueDir?: string;
   sites: string[];
   boot?: boolean;
+  /**
+   * What --boot boots: `seed` (default) each node's seed medium with the probe image via direct
+   * kernel boot; `usb` each node's field kit through real firmware (./usb.ts).
+   */
+  via?: 'seed' | 'usb';
+  /** --via usb: the boot image cache holding the class sticks. */
+  cacheDir?: string;
+  /** Only these nodes' boots (default: every node). */
+  nodes?: string[];
+  usbOptions?: Partial<UsbBootOptions>;
   jobs?: number;
   junit?: string;
   log?: (line: string) => void;
@@ -45,8 +57,23 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     else if (catalogue.plans && !plan) results.push({ check: 'identity', node: null, ok: false, message: `site ${site} is not in the catalogue ${opts.catalogueDir}` });
     const staticOk = results.every((r) => r.ok);
     log(`${site}: static checks ${staticOk ? 'passed' : 'FAILED'} (${results.filter((r) => r.ok).length}/${results.length})`);
+    for (const n of opts.nodes ?? []) {
+      if (manifest && !manifest.nodes.some((m) => m.name === n)) {
+        results.push({ check: 'node', node: n, ok: false, message: `site ${site} has no node ${n} (it has ${manifest.nodes.map((m) => m.name).join(', ')})` });
+      }
+    }
     if (opts.boot && manifest) {
-      const boot = await bootChecks(dir, manifest, { jobs: opts.jobs, log, signal: opts.signal, ...opts.bootOptions });
+      const boot =
+        opts.via === 'usb'
+          ? await usbKitChecks(dir, manifest, {
+              cacheDir: resolveCacheDir(opts.cacheDir),
+              log,
+              ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              ...(opts.nodes ? { nodes: opts.nodes } : {}),
+              ...opts.usbOptions,
+            })
+          : await bootChecks(dir, manifest, { jobs: opts.jobs, log, signal: opts.signal, ...(opts.nodes ? { nodes: opts.nodes } : {}), ...opts.bootOptions });
       results.push(...boot);
       log(`${site}: boot checks ${boot.every((r) => r.ok) ? 'passed' : 'FAILED'} (${boot.filter((r) => r.ok).length}/${boot.length})`);
     }

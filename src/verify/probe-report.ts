@@ -9,6 +9,11 @@
 //   VOLUME device=/dev/X label=<label> fstype=<fstype> size=<bytes>       (the chosen cidata volume)
 //   FILE name=<path> size=<bytes> sha256=<hex>                            (sorted by name)
 //   NODE instance_id=<meta-data instance-id> hostname=<local-hostname>   (whose seed it is)
+// Stand-in class images (images/standin/) add:
+//   STANDIN kind=talos-like|kairos-like                                   (which discovery rules ran)
+//   BOOT device=/dev/X label=<volume id> fstype=iso9660 declared=<bytes> actual=<bytes>
+//   SKIP device=/dev/X ... reason=<why a cidata volume was passed over>
+//   VOLUME ... source=live                                                (config.yaml on the live medium)
 //   WARN <text> / ERROR <text> / LOG <text> / HANG requested
 //   END status=ok|error files=<n>
 
@@ -59,6 +64,14 @@ export interface ProbeReport {
   log: string[];
   /** Whose seed booted, from its meta-data (NODE line). */
   node?: { instanceId: string; hostname: string };
+  /** Stand-in class images: which discovery rules ran (STANDIN line). */
+  standin?: string;
+  /** Stand-in class images: the medium they booted from (BOOT line). */
+  boot?: { device: string; label: string; declared?: number; actual?: number };
+  /** Stand-in class images: cidata volumes passed over, and why (SKIP lines). */
+  skipped: Array<{ device: string; reason: string }>;
+  /** `live` when the configuration came from the boot medium itself (Kairos config.yaml). */
+  source?: string;
 }
 
 /** An expected seed file: either its bytes, or its size and sha256. */
@@ -151,7 +164,7 @@ function checksumHolds(block: Line[], sum: string, count: number | undefined): b
 }
 
 function parseFrom(lines: Line[], startIndex: number | undefined, nonce: string | undefined): ProbeReport {
-  const report: ProbeReport = { status: 'incomplete', files: [], devices: [], errors: [], warnings: [], log: [] };
+  const report: ProbeReport = { status: 'incomplete', files: [], devices: [], errors: [], warnings: [], log: [], skipped: [] };
   const begins = lines.map((l, i) => ({ l, i })).filter(({ l }) => l.type === 'BEGIN');
   if (begins.length === 0) {
     report.error = 'no probe transcript in the serial log (BEGIN line not found)';
@@ -199,6 +212,7 @@ function parseFrom(lines: Line[], startIndex: number | undefined, nonce: string 
           fstype: l.fields.get('fstype') ?? '',
           size: num(l.fields.get('size')),
         };
+        if (l.fields.get('source')) report.source = l.fields.get('source');
         break;
       case 'FILE': {
         const name = l.fields.get('name');
@@ -213,6 +227,20 @@ function parseFrom(lines: Line[], startIndex: number | undefined, nonce: string 
       }
       case 'NODE':
         report.node = { instanceId: l.fields.get('instance_id') ?? '', hostname: l.fields.get('hostname') ?? '' };
+        break;
+      case 'STANDIN':
+        report.standin = l.fields.get('kind');
+        break;
+      case 'BOOT':
+        report.boot = {
+          device: l.fields.get('device') ?? '',
+          label: l.fields.get('label') ?? '',
+          declared: num(l.fields.get('declared')),
+          actual: num(l.fields.get('actual')),
+        };
+        break;
+      case 'SKIP':
+        report.skipped.push({ device: l.fields.get('device') ?? '', reason: l.fields.get('reason') ?? '' });
         break;
       case 'ERROR':
         report.errors.push(percentDecode(l.rest));

@@ -89,6 +89,7 @@ export interface RunQemuOptions {
   cpus?: number;
   firmware?: QemuFirmware;
   network?: QemuUserNetwork;
+  fwCfg?: FwCfgItem[];
   /**
    * CPU model under TCG (default: `max` for amd64, `cortex-a57` for arm64); ignored with KVM.
    * `max` emulates every feature the emulator knows, which a general-purpose distribution then
@@ -356,6 +357,18 @@ export interface QemuArgsInput {
   firmware?: QemuFirmware;
   network?: QemuUserNetwork;
   tcgCpu?: string;
+  fwCfg?: FwCfgItem[];
+}
+
+/**
+ * A QEMU fw_cfg item the guest reads at /sys/firmware/qemu_fw_cfg/by_name/<name>/raw: how a
+ * firmware boot, whose kernel command line is fixed in the boot image, gets a per-run nonce.
+ */
+export interface FwCfgItem {
+  /** opt/<vendor>/<item>, [A-Za-z0-9/._-] */
+  name: string;
+  /** Plain text; no commas (QEMU option syntax). */
+  value: string;
 }
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
@@ -497,6 +510,11 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     }
   });
   if (i.network) args.push(...userNetworkArgs(i.network));
+  for (const f of i.fwCfg ?? []) {
+    if (!/^opt\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(f.name) || f.name.length > 55) throw new Error(`bad fw_cfg name ${f.name}`);
+    if (!/^[A-Za-z0-9._:=/+-]{0,256}$/.test(f.value)) throw new Error(`fw_cfg value for ${f.name} has characters QEMU options cannot carry`);
+    args.push('-fw_cfg', `name=${f.name},string=${f.value}`);
+  }
   return args;
 }
 
