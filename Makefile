@@ -2,7 +2,7 @@
 SITE ?= store-0412
 NODE_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: build validate test probe-image bench clean deps cloudinit-image cloudinit-check
+.PHONY: build validate test probe-image bench clean deps cloudinit-image cloudinit-check standin-images standin-check verify-usb
 
 node_modules/.edgeimg-deps: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -25,6 +25,25 @@ test: dist/.edgeimg-built
 
 probe-image:
 	bash images/probe/build.sh
+
+# Stand-in class boot ISOs (talos-like, kairos-like; amd64 and arm64) built from Debian packages
+# around the probe image (images/standin/README.md), then put into the example catalogue's image
+# cache at the asset paths its classes need, pinned in the cache's standin.lock (never in
+# catalogue/images.lock). A quick no-op when up to date.
+standin-images: probe-image dist/.edgeimg-built
+	bash images/standin/build.sh
+	node bin/edgeimg.js images standin --from images/cache/standin
+
+# Every example site's USB field kits booted through real firmware (the whole matrix; CI boots a
+# slice in test/boot/usb-kit.test.ts): make verify-usb [USB_SITES="store-0412 lab-0001"]
+USB_SITES ?= store-0412 store-0007 plant-0031 lab-0001
+verify-usb: standin-images
+	node bin/edgeimg.js build $(foreach s,$(USB_SITES),--site $(s)) --media iso,img,onestick --allow-standin
+	node bin/edgeimg.js verify $(foreach s,$(USB_SITES),--site $(s)) --boot --via usb
+
+# Boots the stand-in ISOs through OVMF, SeaBIOS and AAVMF from USB sticks (TCG; a few minutes).
+standin-check: node_modules/.edgeimg-deps standin-images
+	node --import tsx bench/standin-check.ts $(STANDIN_CHECK_ARGS)
 
 # The reference NoCloud client: Debian 12 with real cloud-init (docs/cloudinit.md). Building needs
 # root, mmdebstrap and genext2fs; when the cached image is up to date this is a quick no-op.

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { generateTalosSecrets, serializeSiteSecrets } from '../src/secrets/index.js';
 import { compareSeedTools } from './seed-compare.js';
+import { sticksBench } from './sticks.js';
 import type { SeedFiles } from '../src/media/seed.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -134,6 +135,10 @@ async function main(): Promise<void> {
     console.log(
       `bench: nodes=${nodes} seconds=${seconds.toFixed(2)} nodes_per_s=${(nodes / seconds).toFixed(0)} seed_ms=${seedMs.toFixed(3)} cloud_localds_ms=${cloudMs?.toFixed(2) ?? 'NA'} speedup=${Number.isFinite(speedup) ? speedup.toFixed(0) : 'NA'} peak_rss_mib=${(rssKiB / 1024).toFixed(0)} pki_ms_per_site=${pkiPerSite.toFixed(0)}`,
     );
+    rmSync(join(work, 'out'), { recursive: true, force: true });
+    rmSync(join(work, 'floor'), { recursive: true, force: true });
+    // the field kit: sticks and field sheets of a slice of the same fleet
+    await sticksBench({ root, work, sites: Array.from({ length: Math.min(SITES, Number(process.env.BENCH_STICK_SITES ?? 100)) }, (_, i) => siteId(i)) });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

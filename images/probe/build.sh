@@ -150,6 +150,9 @@ WANTED_COMMON=(
   xhci_pci usb_storage
   # filesystems and code pages (Debian: vfat codepage=437, iocharset=ascii + utf8=1)
   isofs vfat nls_cp437 nls_utf8 nls_iso8859_1 nls_ascii
+  # /sys/firmware/qemu_fw_cfg: a firmware-booted stand-in ISO (images/standin/) reads its per-run
+  # nonce and media count from QEMU fw_cfg items, its kernel command line being fixed in grub.cfg
+  qemu_fw_cfg
 )
 # q35's ICH9 AHCI controller (ide-cd); virt's virtio-mmio transport
 WANTED_amd64=(ahci)

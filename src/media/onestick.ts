@@ -33,6 +33,7 @@
 // Nothing here prints or logs file contents: the staged files hold secrets. Error messages quote
 // only xorriso's own last stderr lines (it reports paths and events, never data).
 
+import { isoLookupName, peekIso } from './iso9660/peek.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, chmod, mkdtemp, open, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -234,8 +235,9 @@ export function xorrisoArgs(a: {
     '-volume_date', 'all_file_dates', 'default',
     '-iso_nowtime', t,
     '-joliet', a.joliet ? 'on' : 'off',
-    // after replay (which re-inserts the boot catalog): never replace a file of the class ISO
-    '-overwrite', 'off',
+    // No `-overwrite off`: replay re-inserts a visible boot catalog (grub-mkrescue's
+    // /boot.catalog) at commit, which that setting refuses. buildOneStickIso() refuses a name
+    // the class ISO already has at its root before xorriso runs.
   ];
   for (const f of a.files) args.push('-map', join(a.stageDir, f.name), `/${f.name}`);
   args.push('-chown', '0', ...isoPaths, '--', '-chgrp', '0', ...isoPaths, '--');
@@ -310,6 +312,14 @@ export async function buildOneStickIso(o: OneStickOptions): Promise<{ sha256: st
   const xorriso = await resolveXorriso(o.xorriso ?? 'xorriso');
 
   const info = await inspectLiveIso(classIso);
+  // a one-stick build adds files and never replaces one of the class ISO's own (Rock Ridge
+  // names at the root, compared as ISO9660 lookups do: case-insensitively)
+  const root = peekIso(classIso)?.rootFiles;
+  for (const f of files) {
+    if (root?.has(isoLookupName(f.name))) {
+      throw new Error(`${classIso} already has /${f.name} at its root; a one-stick build adds files and never replaces the class ISO's own (use another name, or a class ISO without that file)`);
+    }
+  }
   if (!info.elTorito) {
     throw new Error(`${classIso} has no El Torito boot record: it is not a bootable live ISO (expected the hardware class's Kairos live ISO)`);
   }
