@@ -50,6 +50,7 @@ export async function resolveClassSticks(plans: SitePlan[], catalogueDir: string
     const key = classStickKey(need.hardwareClass, need.os, need.version);
     if ('problem' in r) out[key] = { medium, problem: r.problem };
     else if (r.standin && !allowStandin) out[key] = { medium, problem: `${r.file} is a test stand-in, not the real image (build --allow-standin to use it)` };
+    else if (r.standin?.standin === 'netboot') out[key] = { medium, problem: `${r.file} is a netboot stand-in, not a boot image` };
     else out[key] = { medium: r.standin ? { ...medium, standin: r.standin.standin } : medium, file: r.file };
   }
   return out;

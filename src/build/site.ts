@@ -163,6 +163,10 @@ async function buildSite(
     const talosconfig = renderTalosconfig({ context: plan.id, endpoints: cps, nodes: [], secrets });
     put('talosconfig', 'talosconfig', null, talosconfig, true);
   }
+  const oneStickOf = (node: string): { path: string; sha256: string } | undefined => {
+    const a = artifacts.find((x) => x.node === node && x.kind === 'kairos-stick');
+    return a ? { path: a.path, sha256: a.sha256 } : undefined;
+  };
   const seedOf = (node: string): { path: string; sha256: string } | undefined => {
     const a = artifacts.find((x) => x.node === node && x.kind === 'seed-img');
     return a ? { path: a.path, sha256: a.sha256 } : undefined;
@@ -184,6 +188,7 @@ async function buildSite(
       firmware: n.hardware.firmware,
       classStick: sheetStick(classSticks[keyOf(n)], n.hardware.name),
       ...(seedOf(n.name) ? { seedStick: seedOf(n.name)! } : {}),
+      ...(oneStickOf(n.name) ? { oneStick: oneStickOf(n.name)! } : {}),
     })),
   });
   put('field-sheet.html', 'field-sheet', null, sheet, false);

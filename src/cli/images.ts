@@ -99,7 +99,7 @@ function printList(r: ListReport, io: Io): void {
     if (n.talos) lines.push(`  schematic ${n.talos.schematicId}  (installer ${n.talos.installerImage})`);
     if (n.kairos) lines.push(`  release ${n.kairos.stem}${n.kairos.baseImage ? `  (base image ${n.kairos.baseImage})` : ''}`);
     for (const a of n.assets) {
-      lines.push(`  ${(a.standin ? `STAND-IN ${a.standin}` : LABEL[a.status]).padEnd(18)} ${a.use.padEnd(7)} ${a.name}`);
+      lines.push(`  ${(a.standin ? `STAND-IN ${a.standin.replace(/-like$/, '')}` : LABEL[a.status]).padEnd(18)} ${a.use.padEnd(7)} ${a.name}`);
       lines.push(`  ${''.padEnd(18)} ${''.padEnd(7)} ${a.url ?? `import only: ${a.source ?? 'no download'}`}`);
       if (a.status === 'mismatch') {
         lines.push(

@@ -21,6 +21,8 @@ export interface FieldSheetNode {
   classStick: { name: string; sha256?: string; standin?: string };
   /** The seed stick image, relative to OUT/<site>, and its sha256; absent without --media img. */
   seedStick?: { path: string; sha256: string };
+  /** Kairos: the node's one-stick ISO (class live ISO + config.yaml), with --media onestick. */
+  oneStick?: { path: string; sha256: string };
 }
 
 export interface FieldSheetData {
@@ -63,6 +65,7 @@ export function renderFieldSheet(d: FieldSheetData): string {
         standin: n.classStick.standin ?? false,
       },
       seedStick: n.seedStick ? { path: n.seedStick.path, sha256: `sha256 ${n.seedStick.sha256}` } : { path: 'not built (build with --media iso,img)', sha256: '' },
+      oneStick: n.oneStick ? { path: n.oneStick.path, sha256: `sha256 ${n.oneStick.sha256}` } : false,
     })),
   });
 }

@@ -63,7 +63,7 @@ export interface ListedAsset extends BootAsset {
   actual?: { sha256: string; size: number };
   problem?: string;
   /** A cached, unpinned file that is a stand-in pinned in the cache's standin.lock. */
-  standin?: StandinKind;
+  standin?: StandinKind | 'netboot';
 }
 
 export interface ListedNeed extends Omit<ImageNeed, 'assets'> {
@@ -107,7 +107,7 @@ export async function listImages(opts: ListOptions): Promise<ListReport> {
         counts[s.status]++;
       }
       const sp = s.status === 'cached-unpinned' ? standins.pins.get(a.path) : undefined;
-      const standin = sp && s.actual && pinMismatch(sp, s.actual) === undefined ? standinMarker(s.file)?.standin : undefined;
+      const standin = sp && s.actual && pinMismatch(sp, s.actual) === undefined ? (standinMarker(s.file)?.standin ?? 'netboot') : undefined;
       assets.push({
         ...a,
         status: s.status,

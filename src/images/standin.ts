@@ -14,7 +14,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../catalogue/plan.js';
-import { readIsoRootFile } from '../media/iso9660/peek.js';
+import { peekIso, readIsoRootFile } from '../media/iso9660/peek.js';
 import { EnvironmentError, VerifyError } from '../util/diagnostics.js';
 import type { ImageNeed } from './assets.js';
 import { assetState, cachedFile, pinMismatch, readFileChunks, requireVerifiedAsset, storeAsset, type Digest } from './cache.js';
@@ -26,8 +26,11 @@ const STANDIN_COMMENT = 'sha256 pins of STAND-IN boot images (test images built 
 
 export type StandinKind = 'talos-like' | 'kairos-like';
 
+/** A stand-in of a netboot asset (kernel, initrd, command line): no marker, pinned in standin.lock. */
+export type StandinNetboot = 'netboot';
+
 export interface StandinInfo {
-  standin: StandinKind;
+  standin: StandinKind | StandinNetboot;
   arch: Arch;
   version: number;
 }
@@ -89,8 +92,19 @@ export async function resolveClassImage(cacheDir: string, lock: ImagesLock, asse
   if (s.status === 'missing') throw new EnvironmentError(`${s.file}: stand-in boot image not in the cache (make standin-images)`);
   if (s.status !== 'ok') throw new VerifyError(`${s.file}: refused: ${s.problem ?? `does not match its stand-in pin in ${standins.path}: ${pinMismatch(pin, s.actual!)}`}`);
   const marker = standinMarker(s.file);
-  if (!marker) throw new VerifyError(`${s.file}: refused: pinned in ${standins.path} but it carries no ${STANDIN_MARKER}: not a stand-in`);
-  return { file: s.file, digest: s.actual!, standin: marker };
+  if (marker) return { file: s.file, digest: s.actual!, standin: marker };
+  // netboot stand-ins (a kernel, an initrd, a command line) carry no marker: the standin.lock
+  // pin is what makes them one. A boot image (ISO9660) must carry the marker.
+  if (isIso(s.file)) throw new VerifyError(`${s.file}: refused: pinned in ${standins.path} but it carries no ${STANDIN_MARKER}: not a stand-in`);
+  return { file: s.file, digest: s.actual!, standin: { standin: 'netboot', arch: 'amd64', version: 1 } };
+}
+
+function isIso(file: string): boolean {
+  try {
+    return peekIso(file) !== null;
+  } catch {
+    return false;
+  }
 }
 
 /** Which stand-in a need takes: the OS decides the kind, the class's arch the build. */
@@ -103,6 +117,8 @@ export interface InstallStandinsOptions {
   cacheDir: string;
   /** Where images/standin/build.sh wrote <arch>/<kind>.iso. */
   from: string;
+  /** The probe image (kernel, initrd) whose files stand in for netboot assets; default <from>/../probe. */
+  probeDir?: string;
   needs: ImageNeed[];
   log?: (line: string) => void;
 }
@@ -151,9 +167,37 @@ export async function installStandins(o: InstallStandinsOptions): Promise<Instal
       pins.set(boot.path, { sha256: stored.digest.sha256, size: stored.digest.size });
       o.log?.(`${need.hardwareClass} (${need.os} ${need.version}): ${kind} ${arch} -> ${stored.file}`);
       out.push({ ...row, status: 'installed', sha256: stored.digest.sha256 });
+      // netboot: the probe's kernel and initrd (the same init, which fetches the config URL of
+      // its command line), a command line naming the stand-in, and for Kairos a placeholder
+      // root filesystem (the stand-in never mounts one)
+      const probe = join(o.probeDir ?? join(o.from, '..', 'probe'), arch);
+      for (const a of need.assets.filter((x) => x.use === 'netboot')) {
+        if (catalogueLock.pins.has(a.path)) continue;
+        let chunks: AsyncIterable<Uint8Array>;
+        if (a.kind === 'kernel' || a.kind === 'initramfs') {
+          const f = join(probe, a.kind === 'kernel' ? 'vmlinuz' : 'initrd.img');
+          if (!existsSync(f)) throw new EnvironmentError(`${f}: probe image not built (make probe-image)`);
+          chunks = readFileChunks(f);
+        } else if (a.kind === 'cmdline') {
+          const console = arch === 'arm64' ? 'console=ttyAMA0' : 'console=ttyS0';
+          chunks = once(`${console} quiet panic=-1 cryptomgr.notests edgeimg.standin=${kind === 'talos-like' ? 'talos' : 'kairos'} talos.platform=nocloud\n`);
+        } else {
+          chunks = once('edgeimg stand-in: placeholder root filesystem (the stand-in never mounts one)\n');
+        }
+        const dest = cachedFile(o.cacheDir, a.path);
+        if (existsSync(dest) && !standins(o.cacheDir).pins.has(a.path) && !pins.has(a.path)) continue; // someone else's file: left alone
+        const st = await storeAsset(o.cacheDir, a.path, chunks, () => undefined);
+        if (st.stored) pins.set(a.path, { sha256: st.digest.sha256, size: st.digest.size });
+      }
     }
   } finally {
     if (pins.size > 0) writePinsAt(standinLockPath(o.cacheDir), pins, STANDIN_COMMENT);
   }
   return out;
 }
+
+async function* once(text: string): AsyncIterable<Uint8Array> {
+  yield Buffer.from(text, 'utf8');
+}
+
+const standins = (cacheDir: string): ImagesLock => readStandinLock(cacheDir);

@@ -63,8 +63,8 @@ describe('stand-ins in the image cache', () => {
     const pins = JSON.parse(readFileSync(join(cache, 'standin.lock'), 'utf8')).assets;
     expect(Object.keys(pins).some((k) => k.endsWith('/nocloud-amd64.iso'))).toBe(true);
     const list = await cli(['images', 'list', '--cache', cache]);
-    expect(list.out).toMatch(/STAND-IN talos-like/);
-    expect(list.out).toMatch(/STAND-IN kairos-like/);
+    expect(list.out).toMatch(/STAND-IN talos +boot +nocloud-amd64\.iso/);
+    expect(list.out).toMatch(/STAND-IN kairos +boot +kairos-/);
   });
 });
 
@@ -159,6 +159,33 @@ describe('flash --class and inspect of class boot media', () => {
     const f = await run(['inspect', flip, '--out', out]);
     expect(f.code).toBe(1);
     expect(f.err).toMatch(/matches no class boot stick/);
+  });
+
+  it('flash --class writes a real loop device (a USB stick larger than the image); inspect reads it through the device', async () => {
+    if (!haveXorriso || process.getuid?.() !== 0 || !requireTool('losetup')) return;
+    const backing = join(work, 'class-loop.img');
+    writeFileSync(backing, Buffer.alloc(0));
+    truncateSync(backing, 16 * 1024 * 1024);
+    let dev: string;
+    try {
+      dev = execaSync('losetup', ['--find', '--show', backing]).stdout.trim();
+    } catch (err) {
+      console.warn(`\n*** SKIPPING the loop-device class flash test: losetup failed (${(err as Error).message.split('\n')[0]}) ***\n`);
+      return;
+    }
+    try {
+      const r = await run(['flash', '--site', 'store-0412', '--class', 'nuc12-amd64', dev, '--out', out, '--cache', cache]);
+      expect(r.code, r.err).toBe(0);
+      const i = await run(['inspect', dev, '--out', out, '--site', 'store-0412', '--node', 'cp-2']);
+      expect(i.code, i.err).toBe(0);
+      expect(i.err).toMatch(/class boot stick of hardware class nuc12-amd64/);
+      // plant-0031's nodes take the ipc-amd64 Kairos stick, not this one
+      const other = await run(['inspect', dev, '--out', out, '--site', 'plant-0031', '--node', 'server-1']);
+      expect(other.code).toBe(1);
+      expect(other.err).toMatch(/matches no class boot stick of site plant-0031/);
+    } finally {
+      execaSync('losetup', ['-d', dev], { reject: false });
+    }
   });
 
   it('flash --class refuses a class the site does not use, and a cached image that changed', async () => {
