@@ -232,13 +232,14 @@ async function runPull(args: string[], io: Io): Promise<number> {
 }
 
 async function runStandin(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, { from: { type: 'string', default: 'images/cache/standin' } });
+  const { values, positionals } = parse(args, { from: { type: 'string', default: 'images/cache/standin' }, probe: { type: 'string' } });
   noPositionals(positionals, 'standin');
   const rows = await withJson(values.json, io, () =>
     installStandinImages({
       catalogueDir: values.catalogue!,
       cacheDir: resolveCacheDir(values.cache),
       from: values.from!,
+      ...(values.probe ? { probeDir: values.probe } : {}),
       log: (line) => io.err(`edgeimg: ${line}\n`),
     }),
   );

@@ -283,11 +283,12 @@ export interface StandinOptions {
   catalogueDir: string;
   cacheDir: string;
   from: string;
+  probeDir?: string;
   log?: (line: string) => void;
 }
 
 /** Fill the cache with the stand-in of every class boot asset the catalogue's sites need. */
 export async function installStandinImages(opts: StandinOptions): Promise<InstalledStandin[]> {
   const { needs } = await fleetNeeds(opts.catalogueDir, DEFAULT_SOURCES);
-  return installStandins({ catalogueDir: opts.catalogueDir, cacheDir: opts.cacheDir, from: opts.from, needs, ...(opts.log ? { log: opts.log } : {}) });
+  return installStandins({ catalogueDir: opts.catalogueDir, cacheDir: opts.cacheDir, from: opts.from, needs, ...(opts.probeDir ? { probeDir: opts.probeDir } : {}), ...(opts.log ? { log: opts.log } : {}) });
 }

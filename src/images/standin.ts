@@ -171,13 +171,15 @@ export async function installStandins(o: InstallStandinsOptions): Promise<Instal
       // its command line), a command line naming the stand-in, and for Kairos a placeholder
       // root filesystem (the stand-in never mounts one)
       const probe = join(o.probeDir ?? join(o.from, '..', 'probe'), arch);
-      for (const a of need.assets.filter((x) => x.use === 'netboot')) {
+      const haveProbe = existsSync(join(probe, 'vmlinuz')) && existsSync(join(probe, 'initrd.img'));
+      if (!haveProbe && need.assets.some((x) => x.use === 'netboot')) {
+        o.log?.(`${need.hardwareClass} (${need.os} ${need.version}): no netboot stand-ins: no probe image in ${probe} (make probe-image)`);
+      }
+      for (const a of haveProbe ? need.assets.filter((x) => x.use === 'netboot') : []) {
         if (catalogueLock.pins.has(a.path)) continue;
         let chunks: AsyncIterable<Uint8Array>;
         if (a.kind === 'kernel' || a.kind === 'initramfs') {
-          const f = join(probe, a.kind === 'kernel' ? 'vmlinuz' : 'initrd.img');
-          if (!existsSync(f)) throw new EnvironmentError(`${f}: probe image not built (make probe-image)`);
-          chunks = readFileChunks(f);
+          chunks = readFileChunks(join(probe, a.kind === 'kernel' ? 'vmlinuz' : 'initrd.img'));
         } else if (a.kind === 'cmdline') {
           const console = arch === 'arm64' ? 'console=ttyAMA0' : 'console=ttyS0';
           chunks = once(`${console} quiet panic=-1 cryptomgr.notests edgeimg.standin=${kind === 'talos-like' ? 'talos' : 'kairos'} talos.platform=nocloud\n`);
