@@ -20,6 +20,8 @@ const USAGE = `Usage:
   edgeimg images list [--catalogue DIR] [--cache DIR] [--check] [--json]
   edgeimg images import --class NAME [--os talos|kairos] [--version V] [--pin] FILE...
   edgeimg images pull [--class NAME] [--factory URL] [--only boot|netboot] [--timeout S] [--locked]
+  edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
+                [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all] [--json]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
@@ -116,6 +118,31 @@ that differs from its pin is refused. See docs/images.md.
   --locked         never add a pin: an unpinned asset is refused (for CI)
 Exit: 0 ok, 1 a file does not match its pin or the schematic ID differs, 2 usage,
 3 no network, unreachable server, missing file or unwritable cache (the message names it).`,
+  serve: `edgeimg serve: provision the nodes of built sites over the network from this machine: an
+iPXE script per MAC, the class's netboot files from the image cache (each verified against its
+pin at start and refused, 503, if it changes), and each node's config (its user-data: cluster
+keys) at most once per node, only within the serving window.
+
+  edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
+                [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all] [--json]
+
+  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080: this machine only). Nodes need the
+                 laptop's address on their network (e.g. 10.4.12.5:8080) or 0.0.0.0:8080 (every
+                 interface); every host on that network can then reach the server. Port 0: any
+                 free port (printed)
+  --for DURATION serve configs for this long (default 2h; 90s, 30m, 1h30m); then every config
+                 request gets 410 and serve stops with its summary
+  --serve-again  serve each config on every request, not once per node (a lab; anyone on the
+                 network who knows a MAC gets that node's keys). Without it, kill -USR2 PID
+                 re-arms every config once more
+  --allow-standin  the netboot files may be test stand-ins (edgeimg images standin)
+  --require-all  exit 1 unless every node fetched its config
+  --json         one JSON event per request on stdout, the summary as the last line
+  Routes (GET, HEAD): /boot.ipxe, /ipxe/<mac>, /nb/<mac>/kernel|initrd|squashfs, /config/<mac>
+  with <mac> as aa-bb-cc-dd-ee-ff. Ctrl-C (or SIGTERM, SIGHUP) stops and prints which nodes
+  fetched their config.
+Exit: 0 stopped; 1 --require-all and a node did not fetch; 2 usage; 3 a site not built, no
+catalogue, or the address in use.`,
 };
 
 export interface Io {
@@ -158,6 +185,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./field.js')).runFlash(rest, io);
       case 'images':
         return await (await import('./images.js')).runImages(rest, io);
+      case 'serve':
+        return await (await import('./serve.js')).runServe(rest, io);
       case '--version':
       case 'version':
         io.out(`${generator().version}\n`);
