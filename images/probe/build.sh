@@ -8,8 +8,10 @@
 # unpacked with `dpkg -x`. Output, per architecture:
 #
 #   <out>/<arch>/vmlinuz        kernel that `qemu-system-* -kernel` accepts
-#   <out>/<arch>/initrd.img     newc cpio, gzip: busybox + storage/fs modules + /init
+#   <out>/<arch>/initrd.img     newc cpio, gzip: busybox + storage/fs (+ NIC) modules + /init
 #   <out>/<arch>/manifest.json  package names, versions and sha256s; input and output hashes
+#   <out>/arm64/netboot.efi     GRUB image for the network boot of arm64 nodes (UEFI HTTP boot);
+#                               only where grub-mkimage matches grub-efi-arm64-bin:arm64
 #
 # The cache is keyed by the manifest inputs (Debian package versions + sha256s, and the hashes of
 # this script and of the probe init): when nothing changed the build is a no-op. The initramfs is
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
       shift 2 ;;
     --out) out=$2; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -157,8 +159,43 @@ WANTED_COMMON=(
 # q35's ICH9 AHCI controller (ide-cd); virt's virtio-mmio transport
 WANTED_amd64=(ahci)
 WANTED_arm64=(virtio_mmio)
+# Network configuration mode only (a netbooted node, images/probe/README.md): the NICs of the
+# QEMU netboot checks -- virtio-net (deps failover/net_failover), and on amd64 also e1000. Listed
+# in /etc/probe-net-modules, loaded only in that mode, so media boots do not pay for them.
+WANTED_NET_COMMON=(virtio_net)
+WANTED_NET_amd64=(e1000)
+WANTED_NET_arm64=()
 # Module parameters applied at load time.
 declare -A MODPARAMS=([usb_storage]="delay_use=0")
+
+# arm64 network boot (images/probe/README.md, "Network boot"): Debian has no arm64 iPXE, but
+# AAVMF's own UEFI HTTP boot loads an EFI binary from the DHCP boot-file URL. netboot.efi is a
+# GRUB image (grub-efi-arm64-bin:arm64 modules, the host's grub-mkimage) whose memdisk holds the
+# grub.cfg below (as grub-mkstandalone does: an embedded config runs in GRUB's rescue parser,
+# without if/for): DHCP, then the GRUB script /grub/<mac aa-bb-..> from the host:port of its own
+# boot-file URL, which loads /nb/<mac>/kernel and initrd the way /ipxe/<mac> does for iPXE.
+NETBOOT_GRUB_MODULES=(memdisk tar net efinet http linux echo normal configfile regexp test sleep reboot eval true)
+netboot_grub_cfg() {
+  cat <<'EOF'
+# edgeimg netboot.efi (arm64): loaded by the firmware's UEFI HTTP boot from the DHCP boot file
+# http://<host:port>/...; fetches http://<host:port>/grub/<mac aa-bb-cc-dd-ee-ff> and runs it.
+set timeout=0
+net_bootp
+for n in 0 1 2 3 4 5 6 7; do
+  eval "set bf=\$net_efinet${n}_dhcp_boot_file; set mac=\$net_efinet${n}_dhcp_mac"
+  if [ -n "$bf" ]; then break; fi
+done
+if regexp --set=1:hp '^http://([^/]+)/' "$bf"; then
+  if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 '^(..):(..):(..):(..):(..):(..)$' "$mac"; then
+    echo "edgeimg netboot: (http,$hp)/grub/$m1-$m2-$m3-$m4-$m5-$m6"
+    configfile "(http,$hp)/grub/$m1-$m2-$m3-$m4-$m5-$m6"
+  fi
+fi
+echo "edgeimg netboot: no boot script (DHCP boot file '$bf', MAC '$mac'); rebooting in 10 s"
+sleep 10
+reboot
+EOF
+}
 
 # extract_vmlinux BZIMAGE OUT: decompress the payload of an x86 bzImage (boot protocol >= 2.08:
 # payload_offset at 0x248, payload_length at 0x24c, relative to the protected-mode code that
@@ -197,8 +234,25 @@ build_arch() {
   local init_sha build_sha
   init_sha=$(sha256sum <"$here/init" | cut -d' ' -f1)
   build_sha=$(sha256sum <"$here/build.sh" | cut -d' ' -f1)
+  # arm64: netboot.efi needs grub-efi-arm64-bin:arm64 of the same version as the host's
+  # grub-common (grub-mkimage); without them the build goes on without netboot.efi.
+  local gver='' gsha='' hgver='' netboot_note=''
+  if [ "$arch" = arm64 ]; then
+    hgver=$(dpkg-query -W -f='${Version}' grub-common 2>/dev/null || true)
+    stanzas[grub-efi-arm64-bin:arm64]=$(apt-cache "${APT_OPTS[@]}" show --no-all-versions grub-efi-arm64-bin:arm64 2>/dev/null || true)
+    gver=$(field grub-efi-arm64-bin:arm64 Version)
+    gsha=$(field grub-efi-arm64-bin:arm64 SHA256)
+    if ! command -v grub-mkimage >/dev/null 2>&1; then
+      netboot_note="grub-mkimage not found (apt-get install grub-common)"
+    elif [ -z "$gver" ] || [ -z "$gsha" ]; then
+      netboot_note="grub-efi-arm64-bin:arm64 not in the package lists"
+    elif [ "$gver" != "$hgver" ]; then
+      netboot_note="grub-efi-arm64-bin $gver differs from the host's grub-common ${hgver:-(none)}"
+    fi
+  fi
   local key
-  key=$(printf '%s\n' "$arch" "$kpkg=$kver_deb:$ksha" "busybox-static=$bver:$bsha" "init=$init_sha" "build=$build_sha" |
+  key=$(printf '%s\n' "$arch" "$kpkg=$kver_deb:$ksha" "busybox-static=$bver:$bsha" "init=$init_sha" "build=$build_sha" \
+    ${gver:+"grub-efi-arm64-bin=$gver:$gsha:$hgver"} ${netboot_note:+"netboot=none"} |
     sha256sum | cut -d' ' -f1)
 
   local dest="$out/$arch"
@@ -259,6 +313,12 @@ build_arch() {
   local wanted=("${WANTED_COMMON[@]}")
   if [ "$arch" = amd64 ]; then wanted+=("${WANTED_amd64[@]}"); else wanted+=("${WANTED_arm64[@]}"); fi
   for n in "${wanted[@]}"; do visit "$n"; done
+  # network modules (and those of their dependencies not loaded for media anyway) go last, in
+  # a list of their own
+  local nmedia=${#order[@]}
+  local netwanted=("${WANTED_NET_COMMON[@]}")
+  if [ "$arch" = amd64 ]; then netwanted+=("${WANTED_NET_amd64[@]}"); else netwanted+=("${WANTED_NET_arm64[@]}"); fi
+  for n in "${netwanted[@]}"; do visit "$n"; done
 
   # ---- initramfs tree
   local root="$work/root"
@@ -270,12 +330,16 @@ build_arch() {
   cp "$here/init" "$root/init"
   chmod 0755 "$root/init"
   : >"$root/etc/probe-modules"
+  : >"$root/etc/probe-net-modules"
+  local k=0 list
   for n in "${order[@]}"; do
     local rel=${modpath[$n]}
     mkdir -p "$root/lib/modules/$kver/$(dirname "$rel")"
     cp "$kdir/$rel" "$root/lib/modules/$kver/$rel"
     chmod 0644 "$root/lib/modules/$kver/$rel"
-    printf '%s %s\n' "/lib/modules/$kver/$rel" "${MODPARAMS[$n]:-}" | sed 's/ *$//' >>"$root/etc/probe-modules"
+    if [ "$k" -lt "$nmedia" ]; then list=probe-modules; else list=probe-net-modules; fi
+    printf '%s %s\n' "/lib/modules/$kver/$rel" "${MODPARAMS[$n]:-}" | sed 's/ *$//' >>"$root/etc/$list"
+    k=$((k + 1))
   done
   printf '%s\n' "$kver" >"$root/etc/probe-kernel"
   chmod 1777 "$root/tmp"
@@ -302,6 +366,24 @@ build_arch() {
   if [ "$arch" = amd64 ] && grep -q '^CONFIG_PVH=y' "$work/kpkg/boot/config-$kver" 2>/dev/null; then
     extract_vmlinux "$work/vmlinuz" "$work/vmlinux" && have_vmlinux=1
   fi
+  local have_netboot=0
+  if [ "$arch" = arm64 ] && [ -z "$netboot_note" ]; then
+    local gdeb
+    gdeb=$(fetch grub-efi-arm64-bin arm64)
+    mkdir -p "$work/grub"
+    dpkg-deb -x "$gdeb" "$work/grub"
+    mkdir -p "$work/memdisk/boot/grub"
+    netboot_grub_cfg >"$work/memdisk/boot/grub/grub.cfg"
+    (cd "$work/memdisk" && tar --sort=name --mtime="@${SOURCE_DATE_EPOCH:-$(stat -c %Y "$kimg")}" --owner=0 --group=0 \
+      --numeric-owner --format=ustar -cf "$work/memdisk.tar" boot)
+    # grub-mkimage output is deterministic (fixed PE timestamp)
+    grub-mkimage -O arm64-efi -d "$work/grub/usr/lib/grub/arm64-efi" -p '(memdisk)/boot/grub' -m "$work/memdisk.tar" \
+      -o "$work/netboot.efi" "${NETBOOT_GRUB_MODULES[@]}"
+    chmod 0644 "$work/netboot.efi"
+    have_netboot=1
+  elif [ "$arch" = arm64 ]; then
+    log "arm64: no netboot.efi (network boot of arm64 nodes): $netboot_note"
+  fi
   chmod 0644 "$work/vmlinuz" "$work/initrd.img"
 
   local vsha isha vsize isize
@@ -320,15 +402,22 @@ build_arch() {
     printf '  "packages": [\n'
     json_pkg "linux-image-$arch" "$arch" "$kmeta_ver" "$(field "linux-image-$arch:$arch" SHA256)"; printf ',\n'
     json_pkg "$kpkg" "$arch" "$kver_deb" "$ksha"; printf ',\n'
-    json_pkg busybox-static "$arch" "$bver" "$bsha"; printf '\n'
+    json_pkg busybox-static "$arch" "$bver" "$bsha"
+    if [ "$have_netboot" = 1 ]; then printf ',\n'; json_pkg grub-efi-arm64-bin arm64 "$gver" "$gsha"; fi
+    printf '\n'
     printf '  ],\n'
     printf '  "inputs": { "init": "%s", "build.sh": "%s" },\n' "$init_sha" "$build_sha"
-    printf '  "modules": [%s],\n' "$(printf '"%s",' "${order[@]}" | sed 's/,$//')"
+    printf '  "modules": [%s],\n' "$(printf '"%s",' "${order[@]:0:$nmedia}" | sed 's/,$//')"
+    printf '  "netModules": [%s],\n' "$(printf '"%s",' "${order[@]:$nmedia}" | sed 's/,$//')"
     printf '  "outputs": {\n'
     printf '    "vmlinuz": { "size": %s, "sha256": "%s" },\n' "$vsize" "$vsha"
     if [ "$have_vmlinux" = 1 ]; then
       printf '    "vmlinux": { "size": %s, "sha256": "%s", "boot": "pvh" },\n' \
         "$(stat -c %s "$work/vmlinux")" "$(sha256sum <"$work/vmlinux" | cut -d' ' -f1)"
+    fi
+    if [ "$have_netboot" = 1 ]; then
+      printf '    "netboot.efi": { "size": %s, "sha256": "%s", "grubMkimage": "%s" },\n' \
+        "$(stat -c %s "$work/netboot.efi")" "$(sha256sum <"$work/netboot.efi" | cut -d' ' -f1)" "$hgver"
     fi
     printf '    "initrd.img": { "size": %s, "sha256": "%s" }\n' "$isize" "$isha"
     printf '  }\n}\n'
@@ -340,6 +429,7 @@ build_arch() {
   mv -f "$work/vmlinuz" "$dest/vmlinuz"
   mv -f "$work/initrd.img" "$dest/initrd.img"
   if [ "$have_vmlinux" = 1 ]; then mv -f "$work/vmlinux" "$dest/vmlinux"; else rm -f "$dest/vmlinux"; fi
+  if [ "$have_netboot" = 1 ]; then mv -f "$work/netboot.efi" "$dest/netboot.efi"; else rm -f "$dest/netboot.efi"; fi
   mv -f "$work/manifest.json" "$dest/manifest.json"
   log "$arch: built $kpkg $kver_deb + busybox-static $bver in $((SECONDS - t0))s" \
     "(vmlinuz $vsize bytes, initrd $isize bytes, ${#order[@]} modules)"

@@ -13,7 +13,7 @@ const USAGE = `Usage:
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
                 [--secrets DIR] [--media iso,img,onestick] [--cache DIR] [--allow-standin]
                 [--strict] [--require-secrets] [--json]
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb]]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb|pxe]]
                 [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
   edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
   edgeimg flash --site ID (--node NAME | --class NAME) DEVICE [--out DIR] [--cache DIR] [--force] [--json]
@@ -21,7 +21,8 @@ const USAGE = `Usage:
   edgeimg images import --class NAME [--os talos|kairos] [--version V] [--pin] FILE...
   edgeimg images pull [--class NAME] [--factory URL] [--only boot|netboot] [--timeout S] [--locked]
   edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
-                [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all] [--json]
+                [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all]
+                [--dnsmasq-conf FILE] [--json]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
@@ -80,7 +81,7 @@ Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 en
   verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
 schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.
 
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb]]
+  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb|pxe]]
                  [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
 
   --via seed       (default) boot each node's seed medium with the probe kernel (direct kernel boot)
@@ -88,6 +89,9 @@ schema, PKI); with --boot, boot every node's medium in QEMU and compare what the
                    sticks attached as USB mass storage: class boot stick + seed stick, and the
                    Kairos one-stick ISO when built. Needs stand-in class images (make
                    standin-images) and a build with --media img[,onestick]; default timeout 300 s
+  --via pxe        boot each node over the network as edgeimg serve provisions it: serve on
+                   127.0.0.1, QEMU with the node's MAC, firmware → iPXE ROM → boot.ipxe → the
+                   class's netboot kernel/initrd (stand-ins) → the node's config URL; amd64 only
   --node NAME      boot only this node (repeatable; one --site)
   --cache DIR      boot image cache holding the class sticks (default ./images/cache/boot)
   --catalogue DIR  each site's nodes must be the catalogue's (default ./catalogue; skipped,
@@ -124,7 +128,8 @@ pin at start and refused, 503, if it changes), and each node's config (its user-
 keys) at most once per node, only within the serving window.
 
   edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
-                [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all] [--json]
+                [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all]
+                [--dnsmasq-conf FILE] [--json]
 
   --listen ADDR:PORT  where to listen (default 127.0.0.1:8080: this machine only). Nodes need the
                  laptop's address on their network (e.g. 10.4.12.5:8080) or 0.0.0.0:8080 (every
@@ -137,6 +142,10 @@ keys) at most once per node, only within the serving window.
                  re-arms every config once more
   --allow-standin  the netboot files may be test stand-ins (edgeimg images standin)
   --require-all  exit 1 unless every node fetched its config
+  --dnsmasq-conf FILE  write a dnsmasq proxyDHCP + TFTP configuration for the --listen address's
+                 interface: next to the store's own DHCP server it answers PXE clients with
+                 boot information only (ipxe.efi / undionly.kpxe by TFTP, then this server's
+                 boot.ipxe); run it as root with dnsmasq --conf-file=FILE (docs/pxe.md)
   --json         one JSON event per request on stdout, the summary as the last line
   Routes (GET, HEAD): /boot.ipxe, /ipxe/<mac>, /nb/<mac>/kernel|initrd|squashfs, /config/<mac>
   with <mac> as aa-bb-cc-dd-ee-ff. Ctrl-C (or SIGTERM, SIGHUP) stops and prints which nodes

@@ -9,6 +9,28 @@ import { osLabel } from '../serve/ipxe.js';
 import type { ServePlan } from '../serve/plan.js';
 import { plural, UsageError } from '../util/diagnostics.js';
 import { EXIT, parse, type Io } from './main.js';
+import { dnsmasqProxyConfig, locateIpxeBinaries } from '../serve/dnsmasq.js';
+import { writeFileSync } from 'node:fs';
+import { resolve, dirname } from 'node:path';
+import { EnvironmentError } from '../util/diagnostics.js';
+
+/**
+ * The dnsmasq proxyDHCP + TFTP configuration for the interface holding `address` (the store LAN
+ * side of the laptop): PXE clients get iPXE by TFTP, iPXE gets `url`/boot.ipxe. Returns the path.
+ */
+function writeDnsmasqConf(file: string, address: string, url: string): string {
+  const iface = lanAddresses('IPv4').find((a) => a.address === address)?.iface;
+  if (!iface) throw new EnvironmentError(`no network interface of this machine has the address ${address} (ip address shows them)`);
+  const bins = locateIpxeBinaries();
+  const tftpRoot = dirname(bins.efi ?? bins.bios!);
+  const path = resolve(file);
+  try {
+    writeFileSync(path, dnsmasqProxyConfig({ interface: iface, serverAddress: address, httpUrl: url, tftpRoot }), { mode: 0o644 });
+  } catch (err) {
+    throw new EnvironmentError(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return path;
+}
 
 /** The machine's own non-loopback addresses, for saying where nodes can reach the server. */
 function lanAddresses(family?: 'IPv4' | 'IPv6'): Array<{ address: string; iface: string }> {
@@ -102,11 +124,15 @@ export async function runServe(args: string[], io: Io): Promise<number> {
     'allow-standin': { type: 'boolean' },
     'serve-again': { type: 'boolean' },
     'require-all': { type: 'boolean' },
+    'dnsmasq-conf': { type: 'string' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give --site ID (repeatable) or --all, not both');
   if (!values.all && sites.length === 0) throw new UsageError('give --site ID (repeatable) or --all: the sites whose nodes to serve');
   const listen = parseListen(values.listen!);
+  if (values['dnsmasq-conf'] !== undefined && (isWildcard(listen.host) || isLoopback(listen.host))) {
+    throw new UsageError('--dnsmasq-conf needs --listen on the laptop\'s address on the nodes\' network (not 0.0.0.0 or 127.0.0.1): the proxyDHCP answers on that interface and hands out that address');
+  }
   const windowMs = values.for !== undefined ? parseDuration(values.for) : DEFAULT_WINDOW_MS;
   const json = values.json === true;
   const say = (s: string): void => io.err(`${s}\n`);
@@ -127,6 +153,15 @@ export async function runServe(args: string[], io: Io): Promise<number> {
       if (json) io.out(`${JSON.stringify(e)}\n`);
     },
   });
+  if (values['dnsmasq-conf'] !== undefined) {
+    try {
+      const file = writeDnsmasqConf(values['dnsmasq-conf'], server.address, server.url);
+      say(`edgeimg serve: wrote the proxyDHCP + TFTP configuration ${file}; as root, next to the store's own DHCP server: dnsmasq --conf-file=${file} --no-daemon (docs/pxe.md)`);
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
   const plan = server.plan;
   say(`edgeimg serve: ${plural(plan.sites.length, 'site')} (${plan.sites.join(', ')}), ${plural(plan.byMac.size, 'node')} to serve:`);
   for (const l of planLines(plan)) say(l);

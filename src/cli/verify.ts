@@ -21,10 +21,10 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
   if (sites.length === 0) throw new UsageError('give --site ID (repeatable)');
   const jobs = parseJobs(values.jobs);
   const via = values.via ?? 'seed';
-  if (via !== 'seed' && via !== 'usb') throw new UsageError(`--via accepts seed or usb, got "${values.via}"`);
+  if (via !== 'seed' && via !== 'usb' && via !== 'pxe') throw new UsageError(`--via accepts seed, usb or pxe, got "${values.via}"`);
   if (values.via && !values.boot) throw new UsageError('--via chooses what --boot boots: give --boot too');
   if (values.node && sites.length !== 1) throw new UsageError('--node needs exactly one --site');
-  const timeoutS = values.timeout === undefined ? (via === 'usb' ? 300 : 120) : Number(values.timeout);
+  const timeoutS = values.timeout === undefined ? (via === 'seed' ? 120 : 300) : Number(values.timeout);
   if (!(timeoutS > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
   // Ctrl-C aborts running guests (a second one kills them at once); the QEMU runner kills and
   // reaps their process groups before verify returns.

@@ -11,6 +11,7 @@ import { staticChecks, type CheckResult } from './static.js';
 import { junitXml, type SuiteReport } from './junit.js';
 import { bootChecks, type BootOptions } from './boot.js';
 import { usbKitChecks, type UsbBootOptions } from './usb.js';
+import { pxeChecks } from './pxe.js';
 import { resolveCacheDir } from '../images/cache.js';
 
 export interface VerifyOptions {
@@ -26,7 +27,7 @@ export interface VerifyOptions {
    * What --boot boots: `seed` (default) each node's seed medium with the probe image via direct
    * kernel boot; `usb` each node's field kit through real firmware (./usb.ts).
    */
-  via?: 'seed' | 'usb';
+  via?: 'seed' | 'usb' | 'pxe';
   /** --via usb: the boot image cache holding the class sticks. */
   cacheDir?: string;
   /** Only these nodes' boots (default: every node). */
@@ -64,7 +65,17 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
     }
     if (opts.boot && manifest) {
       const boot =
-        opts.via === 'usb'
+        opts.via === 'pxe'
+          ? await pxeChecks(dir, manifest, {
+              cacheDir: resolveCacheDir(opts.cacheDir),
+              catalogueDir: opts.catalogueDir ?? 'catalogue',
+              log,
+              ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              ...(opts.nodes ? { nodes: opts.nodes } : {}),
+              ...(opts.usbOptions?.timeoutMs ? { timeoutMs: opts.usbOptions.timeoutMs } : {}),
+            })
+          : opts.via === 'usb'
           ? await usbKitChecks(dir, manifest, {
               cacheDir: resolveCacheDir(opts.cacheDir),
               log,

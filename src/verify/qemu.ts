@@ -53,6 +53,23 @@ export interface QemuUserNetwork {
   /** Isolate the guest from the host's networks (restrict=on); forwards still work. */
   restrict?: boolean;
   hostForwards?: Array<{ hostPort: number; guestPort: number; guestAddress?: string }>;
+  /**
+   * Network boot: the DHCP boot file slirp offers (`bootfile=`, the BOOTP file field), an
+   * http:// URL the NIC's iPXE option ROM fetches and runs, e.g.
+   * `http://10.0.2.2:8080/boot.ipxe` (slirp's gateway reaches the host's 127.0.0.1); AAVMF's
+   * UEFI HTTP boot (arm64, no iPXE) takes it too, for an EFI binary. At most 127 characters;
+   * no commas, spaces or quotes.
+   */
+  bootFile?: string;
+  /** Firmware boot order of the NIC (`bootindex`); set it to boot from the network. */
+  nicBootIndex?: number;
+  /** Default `virtio-net-pci` (option ROM efi-virtio.rom / pxe-virtio.rom). */
+  nicModel?: 'virtio-net-pci' | 'e1000';
+  /**
+   * The NIC's option ROM (`romfile=`): a file name QEMU looks up in its data directories (e.g.
+   * `efi-virtio.rom`) or a path; `''` for none. Default: QEMU's choice for the model.
+   */
+  romfile?: string;
 }
 
 export interface RunQemuOptions {
@@ -374,6 +391,9 @@ export interface FwCfgItem {
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
 const CIDR_RE = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
+/** http://host[:port][/path]: URL characters only, none of which QEMU's option parser treats specially (no commas). */
+const BOOTFILE_RE = /^http:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\/[A-Za-z0-9._~!$&()*+;=:@%\/?-]*)?$/;
+const ROMFILE_RE = /^[A-Za-z0-9._+\/-]{0,255}$/;
 
 function checkPort(p: number, what: string): void {
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`${what} ${p} is not a TCP port`);
@@ -403,10 +423,28 @@ export function userNetworkArgs(n: QemuUserNetwork): string[] {
     const to = addr(f.guestAddress, 'forward target') ?? guest ?? '';
     opts.push(`hostfwd=tcp:127.0.0.1:${f.hostPort}-${to}:${f.guestPort}`);
   }
-  let nic = 'virtio-net-pci,netdev=n0';
+  if (n.bootFile !== undefined) {
+    if (!BOOTFILE_RE.test(n.bootFile) || n.bootFile.length > 127) {
+      throw new Error(`boot file ${n.bootFile} is not an http:// URL QEMU's bootfile= option can carry (no commas, spaces or quotes; at most 127 characters)`);
+    }
+    const port = /^http:\/\/(?:\[[^\]]*\]|[^:/]*):(\d+)/.exec(n.bootFile)?.[1];
+    if (port !== undefined) checkPort(Number(port), 'boot file port');
+    opts.push(`bootfile=${n.bootFile}`);
+  }
+  const model = n.nicModel ?? 'virtio-net-pci';
+  if (model !== 'virtio-net-pci' && model !== 'e1000') throw new Error(`NIC model ${String(model)} is not supported`);
+  let nic = `${model},netdev=n0`;
   if (n.macAddress !== undefined) {
     if (!MAC_RE.test(n.macAddress)) throw new Error(`MAC address ${n.macAddress} is not valid`);
     nic += `,mac=${n.macAddress.toLowerCase()}`;
+  }
+  if (n.nicBootIndex !== undefined) {
+    if (!Number.isInteger(n.nicBootIndex) || n.nicBootIndex < 0) throw new Error(`bad NIC boot index ${n.nicBootIndex}`);
+    nic += `,bootindex=${n.nicBootIndex}`;
+  }
+  if (n.romfile !== undefined) {
+    if (!ROMFILE_RE.test(n.romfile)) throw new Error(`ROM file ${n.romfile} has characters QEMU options cannot carry`);
+    nic += `,romfile=${n.romfile}`;
   }
   return ['-netdev', opts.join(','), '-device', nic];
 }
@@ -418,7 +456,9 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
   if (!directKernel && (i.initrd !== undefined || (i.append ?? '') !== '')) {
     throw new Error('initrd and kernel arguments need a direct kernel boot (kernel)');
   }
-  if (!directKernel && i.media.length === 0) throw new Error('a firmware boot needs at least one medium');
+  if (!directKernel && i.media.length === 0 && i.network?.nicBootIndex === undefined) {
+    throw new Error('a firmware boot needs at least one medium (or a NIC with a boot index)');
+  }
   const append = i.append ?? '';
   const cmdline = i.noBaseAppend ? append : [baseKernelArgs(i.arch, i.media.length), append].filter(Boolean).join(' ');
   const args = ['-name', i.name];

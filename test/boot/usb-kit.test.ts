@@ -69,26 +69,26 @@ describe.runIf(ok)('verify --boot --via usb (firmware, USB mass storage)', () =>
   }, 600_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('store-0412 (amd64 UEFI, OVMF): class stick + seed stick', async () => {
+  it.concurrent('store-0412 (amd64 UEFI, OVMF): class stick + seed stick', async () => {
     const r = await verify('store-0412', ['--node', 'cp-1']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}store-0412\/cp-1 boot-usb: nocloud-amd64\.iso \+ nodes\/cp-1\/seed\.img \(amd64, OVMF, .*OVMF booted talos-like from \/dev\/sd[a-z]; it found vfat "CIDATA" on \/dev\/sd[a-z]; 4 files match the manifest/);
     expect(pgrep(marker)).toEqual([]);
   }, 900_000);
 
-  it('store-0007 (amd64 BIOS, SeaBIOS): class stick + seed stick', async () => {
+  it.concurrent('store-0007 (amd64 BIOS, SeaBIOS): class stick + seed stick', async () => {
     const r = await verify('store-0007');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}store-0007\/cp-1 boot-usb: .*\(amd64, SeaBIOS, .*SeaBIOS booted talos-like/);
   }, 900_000);
 
-  it('lab-0001 (arm64 UEFI, AAVMF): class stick + seed stick', async () => {
+  it.concurrent('lab-0001 (arm64 UEFI, AAVMF): class stick + seed stick', async () => {
     const r = await verify('lab-0001');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}lab-0001\/ctl-1 boot-usb: .*\(arm64, AAVMF, .*AAVMF booted kairos-like/);
   }, 900_000);
 
-  it('plant-0031 (Kairos, OVMF): both kits, the one-stick ISO found by its own config.yaml', async () => {
+  it.concurrent('plant-0031 (Kairos, OVMF): both kits, the one-stick ISO found by its own config.yaml', async () => {
     const r = await verify('plant-0031', ['--node', 'server-1']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}plant-0031\/server-1 boot-usb: .*kairos-like.*it found vfat "CIDATA"/);
@@ -103,7 +103,7 @@ describe.runIf(ok)('verify --boot --via usb (firmware, USB mass storage)', () =>
     expect(wrong.err).toMatch(/PROBLEM: this stick is for node plant-0031\/agent-1/);
   }, 900_000);
 
-  it('negative: a FAT16 seed stick is not found by the kairos-like stand-in', async () => {
+  it.concurrent('negative: a FAT16 seed stick is not found by the kairos-like stand-in', async () => {
     const dir = scratchSite('plant-0031');
     const node = join(dir, 'plant-0031', 'nodes', 'server-1');
     const img = join(node, 'seed.img');
@@ -116,7 +116,7 @@ describe.runIf(ok)('verify --boot --via usb (firmware, USB mass storage)', () =>
     expect(r.err).not.toMatch(/ok {3}plant-0031\/server-1 boot-usb:/);
   }, 900_000);
 
-  it("negative: another node's seed stick is reported as the wrong node", async () => {
+  it.concurrent("negative: another node's seed stick is reported as the wrong node", async () => {
     const dir = scratchSite('store-0412');
     copyFileSync(join(out, 'store-0412', 'nodes', 'cp-2', 'seed.img'), join(dir, 'store-0412', 'nodes', 'cp-1', 'seed.img'));
     const r = await verify('store-0412', ['--node', 'cp-1'], dir);
@@ -124,7 +124,7 @@ describe.runIf(ok)('verify --boot --via usb (firmware, USB mass storage)', () =>
     expect(r.err).toMatch(/FAIL store-0412\/cp-1 boot-usb: .*the stick that booted is store-0412-cp-2's .*not store-0412\/cp-1 .*wrong node's stick/);
   }, 900_000);
 
-  it('negative: a seed stick truncated by one sector fails', async () => {
+  it.concurrent('negative: a seed stick truncated by one sector fails', async () => {
     const dir = scratchSite('store-0007');
     const img = join(dir, 'store-0007', 'nodes', 'cp-1', 'seed.img');
     truncateSync(img, statSync(img).size - 512);
