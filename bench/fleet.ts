@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { generateTalosSecrets, serializeSiteSecrets } from '../src/secrets/index.js';
 import { compareSeedTools } from './seed-compare.js';
 import { sticksBench } from './sticks.js';
+import { serveBench } from './serve.js';
 import type { SeedFiles } from '../src/media/seed.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
     rmSync(join(work, 'floor'), { recursive: true, force: true });
     // the field kit: sticks and field sheets of a slice of the same fleet
     await sticksBench({ root, work, sites: Array.from({ length: Math.min(SITES, Number(process.env.BENCH_STICK_SITES ?? 100)) }, (_, i) => siteId(i)) });
+    // edgeimg serve against nginx, 50 concurrent clients, in the same run
+    await serveBench(); // prints its own bench: line
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -13,3 +13,12 @@ export { buildSeedIso, buildSeedImg, readIso9660, readFatImage, writeIso9660, wr
 export { loadOrCreateSiteSecrets, renderTalosconfig, checkTalosPki } from './secrets/index.js';
 export { schematicId, installerImage, validateTalosDocuments } from './render/talos/index.js';
 export { listImages, importImages, pullImages, imageNeeds, requireVerifiedAsset, readLock, resolveCacheDir, type ImageNeed, type BootAsset, type ListReport, type ImportReport, type PullReport } from './images/index.js';
+export { installStandinImages, resolveClassImage, standinMarker, type ClassImage, type StandinInfo } from './images/index.js';
+export { bootMediumPath, type ManifestBootMedium } from './manifest/manifest.js';
+export { usbKitChecks, type UsbBootOptions } from './verify/usb.js';
+export { pxeChecks, type PxeBootOptions } from './verify/pxe.js';
+export { inspectStick, type InspectResult } from './field/inspect.js';
+export { flashSeed, flashClassStick, type FlashResult } from './field/flash.js';
+export { buildOneStickIso } from './media/onestick.js';
+export { startServer, loadServePlan, type RunningServer, type ServeOptions, type ServeSummary, type ServeEvent } from './serve/index.js';
+export { dnsmasqProxyConfig, locateIpxeBinaries } from './serve/dnsmasq.js';
