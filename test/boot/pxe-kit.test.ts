@@ -46,13 +46,15 @@ describe.runIf(ok)('verify --boot --via pxe (firmware + iPXE + edgeimg serve)', 
     const b = await run(['build', '--site', 'store-0412', '--site', 'store-0007', '--out', out, '--secrets', join(work, 's'), '--cache', cache, '--catalogue', cat, '--allow-standin']);
     expect(b.code, b.err).toBe(0);
   }, 300_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(work, { recursive: true, force: true });
+    expect(pgrep(marker)).toEqual([]);
+  });
 
   it.concurrent('store-0412 cp-1 (UEFI, OVMF) fetches its config over HTTP', async () => {
     const r = await run(['verify', '--site', 'store-0412', '--node', 'cp-1', '--out', out, '--cache', cache, '--catalogue', cat, '--boot', '--via', 'pxe']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}store-0412\/cp-1 boot-pxe: 52:54:00:04:12:11 \(amd64, OVMF \+ iPXE, .*the node fetched its config .* serve logged the fetch by 52:54:00:04:12:11/);
-    expect(pgrep(marker)).toEqual([]);
   }, 600_000);
 
   it.concurrent('store-0007 (BIOS, SeaBIOS) fetches its config over HTTP', async () => {
