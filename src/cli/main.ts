@@ -22,7 +22,7 @@ const USAGE = `Usage:
   edgeimg images pull [--class NAME] [--factory URL] [--only boot|netboot] [--timeout S] [--locked]
   edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
                 [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all]
-                [--dnsmasq-conf FILE] [--json]
+                [--dnsmasq-conf FILE] [--events] [--json]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
@@ -129,7 +129,7 @@ keys) at most once per node, only within the serving window.
 
   edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
                 [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all]
-                [--dnsmasq-conf FILE] [--json]
+                [--dnsmasq-conf FILE] [--events] [--json]
 
   --listen ADDR:PORT  where to listen (default 127.0.0.1:8080: this machine only). Nodes need the
                  laptop's address on their network (e.g. 10.4.12.5:8080) or 0.0.0.0:8080 (every
@@ -146,7 +146,8 @@ keys) at most once per node, only within the serving window.
                  interface: next to the store's own DHCP server it answers PXE clients with
                  boot information only (ipxe.efi / undionly.kpxe by TFTP, then this server's
                  boot.ipxe); run it as root with dnsmasq --conf-file=FILE (docs/pxe.md)
-  --json         one JSON event per request on stdout, the summary as the last line
+  --events       one JSON line per event on stdout as it happens (which MAC fetched what, sha256)
+  --json         the summary as one JSON object on stdout when serve stops (after any --events)
   Routes (GET, HEAD): /boot.ipxe, /ipxe/<mac>, /nb/<mac>/kernel|initrd|squashfs, /config/<mac>
   with <mac> as aa-bb-cc-dd-ee-ff. Ctrl-C (or SIGTERM, SIGHUP) stops and prints which nodes
   fetched their config.

@@ -125,6 +125,7 @@ export async function runServe(args: string[], io: Io): Promise<number> {
     'serve-again': { type: 'boolean' },
     'require-all': { type: 'boolean' },
     'dnsmasq-conf': { type: 'string' },
+    events: { type: 'boolean' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give --site ID (repeatable) or --all, not both');
@@ -134,7 +135,10 @@ export async function runServe(args: string[], io: Io): Promise<number> {
     throw new UsageError('--dnsmasq-conf needs --listen on the laptop\'s address on the nodes\' network (not 0.0.0.0 or 127.0.0.1): the proxyDHCP answers on that interface and hands out that address');
   }
   const windowMs = values.for !== undefined ? parseDuration(values.for) : DEFAULT_WINDOW_MS;
+  // --json: one result object on stdout at the end (the contract); --events: one JSON line per
+  // event on stdout as it happens, for automation that watches a serve session
   const json = values.json === true;
+  const eventsOut = values.events === true;
   const say = (s: string): void => io.err(`${s}\n`);
 
   say(`edgeimg serve: reading ${values.all ? 'every built site' : plural(sites.length, 'site')} in ${values.out} and verifying the netboot files against their pins`);
@@ -150,7 +154,7 @@ export async function runServe(args: string[], io: Io): Promise<number> {
     windowMs,
     onEvent: (e) => {
       say(eventLine(e));
-      if (json) io.out(`${JSON.stringify(e)}\n`);
+      if (eventsOut) io.out(`${JSON.stringify(e)}\n`);
     },
   });
   if (values['dnsmasq-conf'] !== undefined) {

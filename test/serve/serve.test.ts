@@ -457,12 +457,14 @@ describe('closing', () => {
   });
 });
 
-/** A run of the CLI whose --json stream is watched: `onListening` gets the server's URL. */
+/** A run of the CLI whose --events stream is watched: `onListening` gets the server's URL. */
 async function runCli(args: string[], onListening?: (url: string) => Promise<void>): Promise<{ code: number; out: string; err: string; work?: Promise<void> }> {
   let out = '';
   let err = '';
   let work: Promise<void> | undefined;
-  const code = await main(['serve', ...args], {
+  // the listening event (on the --events stream) says where the server is
+  const argv = onListening && !args.includes('--events') ? [...args, '--events'] : args;
+  const code = await main(['serve', ...argv], {
     out: (s) => {
       out += s;
       for (const line of s.split('\n')) {
@@ -481,7 +483,7 @@ describe('the serve command', () => {
   it('serves for --for, logs names and sha256 but never the config, and ends with its summary', async () => {
     const fetched: Buffer[] = [];
     const r = await runCli(
-      ['--site', 'store-0412', '--site', 'plant-0031', '--out', f.out, '--catalogue', f.catalogue, '--cache', f.cache, '--listen', '127.0.0.1:0', '--for', '3s', '--json'],
+      ['--site', 'store-0412', '--site', 'plant-0031', '--out', f.out, '--catalogue', f.catalogue, '--cache', f.cache, '--listen', '127.0.0.1:0', '--for', '3s', '--events', '--json'],
       async (url) => {
         fetched.push((await request(url, `/config/${CP1}`)).body);
         await request(url, `/nb/${CP1}/kernel`, { headers: { Range: 'bytes=0-99' } });
