@@ -575,3 +575,33 @@ describe('the serve command', () => {
     expect([...p.byMac.keys()]).toEqual([CP1, CP2]);
   });
 });
+
+describe('serve --dnsmasq-conf', () => {
+  it('writes the proxyDHCP + TFTP config for the interface of the --listen address, pointing iPXE at this server', async () => {
+    const { networkInterfaces } = await import('node:os');
+    const lan = Object.entries(networkInterfaces()).flatMap(([iface, as]) => (as ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => ({ iface, address: a.address })))[0];
+    if (!lan) {
+      if (process.env.CI === 'true') throw new Error('no non-loopback IPv4 interface to test --dnsmasq-conf with');
+      console.warn('\n*** SKIPPING the --dnsmasq-conf test: this machine has no non-loopback IPv4 address ***\n');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'edgeimg-dnsmasq-conf-'));
+    try {
+      const file = join(dir, 'proxy.conf');
+      const r = await runCli(['--site', 'store-0412', '--out', f.out, '--catalogue', f.catalogue, '--cache', f.cache, '--listen', `${lan.address}:0`, '--for', '1s', '--dnsmasq-conf', file]);
+      expect(r.code, r.err).toBe(0);
+      const port = /listening on http:\/\/[0-9.]+:(\d+)/.exec(r.err)?.[1];
+      const conf = readFileSync(file, 'utf8');
+      expect(conf).toContain(`interface=${lan.iface}\n`);
+      expect(conf).toContain(`dhcp-boot=tag:ipxe,http://${lan.address}:${port}/boot.ipxe,,${lan.address}\n`);
+      expect(conf).toMatch(/^pxe-service=tag:!ipxe,x86-64_EFI,"edgeimg iPXE UEFI",ipxe\.efi$/m);
+      expect(r.err).toContain(`dnsmasq --conf-file=${file} --no-daemon`);
+      // loopback is refused: nodes could not reach it
+      const lo = await runCli(['--site', 'store-0412', '--out', f.out, '--catalogue', f.catalogue, '--cache', f.cache, '--listen', '127.0.0.1:0', '--dnsmasq-conf', file]);
+      expect(lo.code).toBe(2);
+      expect(lo.err).toMatch(/--dnsmasq-conf needs --listen on the laptop's address/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
