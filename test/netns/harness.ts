@@ -273,12 +273,17 @@ function ip(args: string[]): string {
 }
 
 /** Names from `ip netns list` that start with edgeimg-t-. */
-export function listScenarioNamespaces(): string[] {
+/**
+ * Scenario namespaces on the machine; `ownOnly`: only this process's (test files run in parallel
+ * processes, each with its own edgeimg-t-<pid>* namespaces).
+ */
+export function listScenarioNamespaces(ownOnly = false): string[] {
   const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 15_000 });
   return (r.stdout ?? '')
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0] ?? '')
-    .filter((n) => n.startsWith(NETNS_PREFIX));
+    .filter((n) => n.startsWith(NETNS_PREFIX))
+    .filter((n) => !ownOnly || n === `${NETNS_PREFIX}${process.pid}` || n.startsWith(`${NETNS_PREFIX}${process.pid}-`));
 }
 
 function pidAlive(pid: number): boolean {
@@ -601,7 +606,7 @@ export async function runStoreScenario(o: StoreScenarioOptions): Promise<StoreSc
     guests: outcomes,
     ...(pxeSim ? { pxeSim } : {}),
     timings: { setupMs, guestsMs, ...(pxeSimMs !== undefined ? { pxeSimMs } : {}), teardownMs, totalMs: Math.round(performance.now() - t0) },
-    leftoverNamespaces: listScenarioNamespaces(),
+    leftoverNamespaces: listScenarioNamespaces(true),
     teardownErrors,
   });
 

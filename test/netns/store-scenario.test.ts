@@ -135,7 +135,7 @@ describe.skipIf(!canRun)('store scenario: store DHCP + edgeimg proxyDHCP in netw
 
   afterAll(() => {
     // whatever happened above: no namespace of ours may survive
-    expect(listScenarioNamespaces()).toEqual([]);
+    expect(listScenarioNamespaces(true)).toEqual([]);
   });
 
   it(
