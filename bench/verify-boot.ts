@@ -15,7 +15,7 @@ try {
   const common = ['--out', join(work, 'out')];
   await execa(process.execPath, [cli, 'build', '--site', 'store-0412', '--media', 'iso,img', '--catalogue', join(root, 'catalogue'), '--secrets', join(work, 'secrets'), ...common]);
   const t0 = performance.now();
-  const r = await execa(process.execPath, [cli, 'verify', '--site', 'store-0412', '--boot', ...common], { reject: false, all: true });
+  const r = await execa(process.execPath, [cli, 'verify', '--site', 'store-0412', '--boot', '--secrets', join(work, 'secrets'), ...common], { reject: false, all: true });
   const seconds = (performance.now() - t0) / 1000;
   const boots = (r.all?.match(/^ok {3}store-0412\/\S+ boot-/gm) ?? []).length;
   const accel = /\((?:amd64|arm64), (kvm|tcg),/.exec(r.all ?? '')?.[1] ?? 'unknown';

@@ -22,3 +22,7 @@ export { flashSeed, flashClassStick, type FlashResult } from './field/flash.js';
 export { buildOneStickIso } from './media/onestick.js';
 export { startServer, loadServePlan, type RunningServer, type ServeOptions, type ServeSummary, type ServeEvent } from './serve/index.js';
 export { dnsmasqProxyConfig, locateIpxeBinaries } from './serve/dnsmasq.js';
+export { signSshsig, verifySshsig, allowedSignersLine, parseAllowedSigners, parsePublicKeyLine, parsePrivateKey, formatPrivateKey, generateKey, fingerprint, publicKeyLine, SSHSIG_NAMESPACE_MANIFEST, FLEET_PRINCIPAL, type SshPublicKey, type SshPrivateKey } from './trust/sshsig.js';
+export { loadSigningKey, resolveTrustAnchor, type FleetSigningKey, type TrustAnchor } from './trust/signing-key.js';
+export { checkManifestSignature } from './trust/manifest-sig.js';
+export { sha256sums, MANIFEST_SIG_NAME, SHA256SUMS_NAME } from './trust/sums.js';

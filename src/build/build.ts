@@ -17,6 +17,8 @@ import type { DigestInputs } from './inputs.js';
 import { runSiteJob, stickKeyOf, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
 import { defaultWorkers, WorkerPool } from './workers.js';
 import { checkOutPlacement, foreignOutput, lockOut, OutputError } from './output.js';
+import { loadSigningKey, MissingSigningKeyError, type FleetSigningKey } from '../trust/signing-key.js';
+import { loadOrCreateSiteSecrets, siteSecretsPath } from '../secrets/index.js';
 
 export type { MediaKind } from './site.js';
 
@@ -54,6 +56,12 @@ export interface BuildOptions {
    * nothing: for tests and demos only; the manifest and field sheet say so.
    */
   allowStandin?: boolean;
+  /**
+   * The fleet signing key (OpenSSH ed25519, unencrypted) that signs each manifest.json
+   * (manifest.json.sig); default $EDGEIMG_SIGNING_KEY, else SECRETS/_signing/id_ed25519,
+   * created on first use when the catalogue pins no signing.pub (src/trust/signing-key.ts).
+   */
+  signingKeyFile?: string;
 }
 
 export interface SiteResult extends SiteBuilt {
@@ -153,6 +161,28 @@ async function buildLocked(
   if (media.includes('onestick') && selected.some((p) => p.os === 'talos')) {
     log('--media onestick applies to Kairos sites only: a Talos node takes its class boot stick plus its seed stick (docs/field.md)');
   }
+  // once per build, in the main thread; workers get only the 32-byte seed in their jobs
+  const requireSecrets = opts.requireSecrets ?? env.EDGEIMG_REQUIRE_SECRETS === '1';
+  let signing: FleetSigningKey;
+  try {
+    signing = await loadSigningKey({
+      catalogueDir: opts.catalogueDir,
+      secretsDir: opts.secretsDir,
+      ...(opts.signingKeyFile !== undefined ? { signingKeyFile: opts.signingKeyFile } : {}),
+      env,
+      mustExist: requireSecrets,
+      log,
+    });
+  } catch (err) {
+    // --require-secrets with an empty or wrong --secrets: name the missing site secrets first
+    // (that store's own refusal), the fleet key after
+    if (err instanceof MissingSigningKeyError) {
+      for (const p of selected) {
+        if (!existsSync(siteSecretsPath(resolve(opts.secretsDir), p.id))) await loadOrCreateSiteSecrets(resolve(opts.secretsDir), p.id, p.os, { mustExist: true });
+      }
+    }
+    throw err;
+  }
   await removeStaleStaging(outDir);
   const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
@@ -170,8 +200,9 @@ async function buildLocked(
     media,
     env: { SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH },
     digestInputs: digestsOf(plan),
-    requireSecrets: opts.requireSecrets ?? env.EDGEIMG_REQUIRE_SECRETS === '1',
+    requireSecrets,
     classSticks: sticks,
+    signingSeed: signing.key.seed,
   }));
   try {
     const outcomes = pool && jobs.length >= 16

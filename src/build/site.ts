@@ -21,6 +21,8 @@ import { generator } from '../version.js';
 import { inputDigest, type DigestInputs } from './inputs.js';
 import { bootDigestLines, classStickKey, type ClassStick } from './boot-media.js';
 import { STICK_INFO_NAME } from '../media/stick-info.js';
+import { privateKeyFromSeed, signSshsig, SSHSIG_NAMESPACE_MANIFEST, type SshPrivateKey } from '../trust/sshsig.js';
+import { MANIFEST_SIG_NAME, SHA256SUMS_NAME, sha256sums } from '../trust/sums.js';
 
 /** Per-node media: seed ISO, seed stick image, and (Kairos) the one-stick live ISO. */
 export type MediaKind = 'iso' | 'img' | 'onestick';
@@ -36,6 +38,11 @@ export interface SiteJob {
   requireSecrets?: boolean;
   /** By classStickKey: the class boot stick (its pin, and the verified cached file when there is one). */
   classSticks: Record<string, ClassStick>;
+  /**
+   * The fleet signing key's 32-byte Ed25519 seed (loaded once per build in the main thread):
+   * manifest.json.sig is signed with it. Without it no signature is written. Never logged.
+   */
+  signingSeed?: Uint8Array;
 }
 
 export interface SiteBuilt {
@@ -51,15 +58,24 @@ export type SiteOutcome = { ok: true; built: SiteBuilt } | { ok: false; diagnost
 
 export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (line: string) => void): Promise<SiteOutcome> {
   const { plan } = job;
-  const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os, { mustExist: job.requireSecrets });
+  const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os, { mustExist: job.requireSecrets, ...(plan.secrets?.ageRecipients.length ? { ageRecipients: plan.secrets.ageRecipients } : {}) });
   if (created) log(`${plan.id}: generated site secrets in ${join(job.secretsDir, plan.id)}`);
-  const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env, job.classSticks);
+  const signer = job.signingSeed ? signerOf(job.signingSeed) : undefined;
+  const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env, job.classSticks, signer);
   if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics, secretsCreated: created };
   log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
   return { ok: true, built: { ...r, secretsCreated: created } };
 }
 
 export { classStickKey };
+
+// one key per build: derived once per thread, not per site
+let lastSigner: { seedHex: string; key: SshPrivateKey } | undefined;
+function signerOf(seed: Uint8Array): SshPrivateKey {
+  const seedHex = Buffer.from(seed).toString('hex');
+  if (lastSigner?.seedHex !== seedHex) lastSigner = { seedHex, key: privateKeyFromSeed(seed) };
+  return lastSigner.key;
+}
 
 /** The class boot stick key of a node of `plan`. */
 export function stickKeyOf(plan: SitePlan, n: SitePlan['nodes'][number]): string {
@@ -95,6 +111,7 @@ async function buildSite(
   media: MediaKind[],
   env: Record<string, string | undefined>,
   classSticks: SiteJob['classSticks'],
+  signer: SshPrivateKey | undefined,
 ): Promise<Omit<SiteBuilt, 'secretsCreated'> | { diagnostics: Diagnostic[] }> {
   const keyOf = (n: SitePlan['nodes'][number]): string => stickKeyOf(plan, n);
   const digest = inputDigest(digestInputs, plan, sha256Hex(JSON.stringify(secrets)), bootDigestLines(plan, classSticks, keyOf));
@@ -212,7 +229,11 @@ async function buildSite(
     })),
     bootMedia: [...new Set(plan.nodes.map(keyOf))].flatMap((k) => (classSticks[k] ? [classSticks[k]!.medium] : [])),
   };
-  writeFileSync(join(dir, 'manifest.json'), serializeManifest(manifest), { mode: 0o644, flag: 'wx' });
+  const manifestText = serializeManifest(manifest);
+  writeFileSync(join(dir, 'manifest.json'), manifestText, { mode: 0o644, flag: 'wx' });
+  // beside the manifest, never listed in it (src/trust/sums.ts)
+  writeFileSync(join(dir, SHA256SUMS_NAME), sha256sums(artifacts, manifestText), { mode: 0o644, flag: 'wx' });
+  if (signer) writeFileSync(join(dir, MANIFEST_SIG_NAME), signSshsig(signer, SSHSIG_NAMESPACE_MANIFEST, Buffer.from(manifestText, 'utf8')), { mode: 0o644, flag: 'wx' });
   return { site: plan.id, os: plan.os, nodes: plan.nodes.map((n) => n.name), inputDigest: digest, artifacts };
 }
 

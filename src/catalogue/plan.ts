@@ -121,6 +121,12 @@ export interface SitePlan {
   registries: RegistryPlan;
   localMirror?: string;
   sshKeys: string[];
+  /**
+   * How the site's secrets are stored. `ageRecipients` (the fleet's spec.secrets.ageRecipients,
+   * validated age1… strings): when non-empty, secrets/<site>/secrets.yaml.age encrypted to all
+   * of them. Always set by resolve; optional so hand-built plans need not carry it.
+   */
+  secrets?: { ageRecipients: string[] };
   labels: Record<string, string>;
   overlays: OverlayRef[]; // fleet + site level, for diagnostics; nodes carry their own full list
   nodes: NodePlan[];

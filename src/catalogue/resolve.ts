@@ -13,6 +13,7 @@ import { OverlayCache } from './overlays.js';
 import type { HardwarePlan, NodePlan, OverlayRef, RegistryPlan, SitePlan } from './plan.js';
 import type { Catalogue, Entry, HardwareSpec, NodeSpec, SiteSpec } from './types.js';
 import type { YamlDoc } from './yaml.js';
+import { ageRecipientProblem } from '../secrets/age.js';
 
 export const SITE_MIRROR_REF = '${site.mirror}';
 
@@ -38,6 +39,7 @@ interface Ctx {
   /** Every node resolved so far, including those of sites with other errors, for fleet-wide checks. */
   allNodes: Array<{ site: string; node: NodePlan }>;
   caBundle?: { pem: string; file: string };
+  ageRecipients: string[];
 }
 
 const at = (doc: YamlDoc, path: string): SourcePos & { abs: string } => ({ ...doc.pos.value(path), abs: docAbs(doc) });
@@ -48,10 +50,11 @@ function docAbs(doc: YamlDoc): string {
 /** Resolve every site in the catalogue (sorted by id) and run the fleet-wide checks. */
 export function resolveCatalogue(cat: Catalogue): ResolveResult {
   const confinement = confinementFor(cat.root, displayPath);
-  const ctx: Ctx = { cat, confinement, diags: [], warnings: [], overlays: new OverlayCache(confinement), hardware: new Map(), allNodes: [] };
+  const ctx: Ctx = { cat, confinement, diags: [], warnings: [], overlays: new OverlayCache(confinement), hardware: new Map(), allNodes: [], ageRecipients: [] };
   const plans: SitePlan[] = [];
   if (!cat.fleet) return { plans, diagnostics: ctx.diags, warnings: ctx.warnings, overlays: ctx.overlays };
   ctx.caBundle = loadCaBundle(ctx);
+  ctx.ageRecipients = loadAgeRecipients(ctx);
   for (const id of [...cat.sites.keys()].sort()) {
     const plan = resolveSite(ctx, cat.sites.get(id)!);
     if (plan) plans.push(plan);
@@ -368,12 +371,26 @@ function resolveSite(ctx: Ctx, site: Entry<SiteSpec>): SitePlan | undefined {
     registries,
     ...(localMirror ? { localMirror } : {}),
     sshKeys: [...(fleet.spec.sshKeys ?? [])],
+    secrets: { ageRecipients: [...ctx.ageRecipients] },
     labels: { ...site.labels },
     overlays: [...fleetOverlays, ...siteOverlays].filter((o) => ctx.overlays.appliesTo(o.path, os, undefined, talosMinor)),
     nodes,
     source: sdoc.pos.value('/metadata/name'),
     inputFiles: [...inputFiles].sort(),
   };
+}
+
+/** The fleet's age recipients for site secrets; each must be a well-formed age1… bech32 string. */
+function loadAgeRecipients(ctx: Ctx): string[] {
+  const fleet = ctx.cat.fleet!;
+  const list = fleet.spec.secrets?.ageRecipients ?? [];
+  const out: string[] = [];
+  list.forEach((r, i) => {
+    const problem = typeof r === 'string' ? ageRecipientProblem(r) : 'must be a string';
+    if (problem) ctx.diags.push({ ...fleet.doc.pos.value(`/spec/secrets/ageRecipients/${i}`), message: `age recipient ${excerpt(r)} ${problem}` });
+    else out.push(r);
+  });
+  return out;
 }
 
 /**

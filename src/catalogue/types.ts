@@ -25,6 +25,8 @@ export interface FleetSpec {
   ntp?: string[];
   registries?: { mirrors?: Record<string, string[] | { endpoints: string[]; fallback?: boolean }>; caBundle?: string };
   sshKeys?: string[];
+  /** Site secrets storage: encrypt them at rest to these age recipients (docs/secrets.md). */
+  secrets?: { ageRecipients?: string[] };
   overlays?: string[];
 }
 

@@ -33,6 +33,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     'require-secrets': { type: 'boolean' },
     cache: { type: 'string' },
     'allow-standin': { type: 'boolean' },
+    'signing-key': { type: 'string' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
@@ -52,6 +53,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     requireSecrets: values['require-secrets'] || undefined,
     ...(values.cache ? { cacheDir: values.cache } : {}),
     ...(values['allow-standin'] ? { allowStandin: true } : {}),
+    ...(values['signing-key'] ? { signingKeyFile: values['signing-key'] } : {}),
     warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
     log: (line) => io.err(`edgeimg: ${line}\n`),
     });

@@ -19,8 +19,25 @@ function positional(args: string[], options: Parameters<typeof parse>[1], what: 
 }
 
 export async function runInspect(args: string[], io: Io): Promise<number> {
-  const { values, path } = positional(args, { out: { type: 'string', default: 'out' }, site: { type: 'string' }, node: { type: 'string' } }, 'stick or image PATH');
-  const r = await inspectStick(path, { outDir: values.out as string, expectSite: values.site as string | undefined, expectNode: values.node as string | undefined });
+  const { values, path } = positional(
+    args,
+    {
+      out: { type: 'string', default: 'out' },
+      site: { type: 'string' },
+      node: { type: 'string' },
+      catalogue: { type: 'string', default: 'catalogue' },
+      secrets: { type: 'string', default: process.env.EDGEIMG_SECRETS_DIR ?? 'secrets' },
+    },
+    'stick or image PATH',
+  );
+  const r = await inspectStick(path, {
+    outDir: values.out as string,
+    expectSite: values.site as string | undefined,
+    expectNode: values.node as string | undefined,
+    // the manifest compared with must be signed by the fleet key (catalogue signing.pub)
+    catalogueDir: values.catalogue as string,
+    secretsDir: values.secrets as string,
+  });
   if (values.json) io.out(`${JSON.stringify(r)}\n`);
   const what =
     r.kind === 'seed-img' ? 'seed stick (FAT32)' : r.kind === 'seed-iso' ? 'seed ISO' : r.kind === 'kairos-stick' ? 'Kairos one-stick (live ISO + config.yaml)' : r.kind === 'class-boot' ? 'class boot stick' : 'unknown medium';

@@ -23,6 +23,11 @@ const USAGE = `Usage:
   edgeimg serve (--site ID [--site ID ...] | --all) [--out DIR] [--catalogue DIR] [--cache DIR]
                 [--listen ADDR:PORT] [--for DURATION] [--allow-standin] [--serve-again] [--require-all]
                 [--dnsmasq-conf FILE] [--events] [--json]
+  edgeimg secrets status [--site ID ... | --all] [--json]
+  edgeimg secrets reissue-admin --site ID
+  edgeimg secrets import --site ID (FILE | --token TOKEN | --token-file FILE) [--force]
+  edgeimg secrets encrypt|decrypt (--site ID ... | --all) [--secrets DIR] [--catalogue DIR]
+  edgeimg secrets signing-key [--public | --allowed-signers]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
@@ -37,13 +42,15 @@ Options:
 Exit: 0 ok, 1 invalid catalogue or failed check, 2 usage error, 3 missing host tool or environment problem.`;
 
 /** `edgeimg COMMAND --help`: what the command does, then its usage line(s). */
-const COMMAND_HELP: Record<string, string> = {
+export const COMMAND_HELP: Record<string, string> = {
   inspect: `edgeimg inspect: say what a stick (or image file) is: whose seed it is (site, node, MAC,
 hostname, OS) and whether it matches the site's manifest byte for byte.
 
   edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
 
   --site, --node   the stick must be this site's / node's (a stick for another node fails)
+  --catalogue DIR, --secrets DIR  where the fleet's public key is (CATALOGUE/signing.pub, else
+                   SECRETS/_signing/id_ed25519.pub): the site's manifest.json.sig must verify
 Exit: 0 the right, intact stick; 1 a problem (another node, a changed byte, truncated, unknown).`,
   flash: `edgeimg flash: write a node's seed stick image (--node), or the class boot stick a site's
 nodes of a hardware class take (--class, from the image cache, as the site's manifest pins it),
@@ -74,6 +81,9 @@ edgeimg output for that site.
                  class boot stick is linked once into OUT/_boot/<class>/<os>-<version>/, never
                  copied per site, when it is cached and matches images.lock
   --allow-standin  class boot images may be test stand-ins (make standin-images); marked as such
+  --signing-key FILE  the fleet's Ed25519 signing key (OpenSSH format; else $EDGEIMG_SIGNING_KEY,
+                 else SECRETS/_signing/id_ed25519, made once). Each site gets manifest.json.sig
+                 (SSHSIG, namespace edgeimg-manifest) and SHA256SUMS (non-secret artifacts)
   --secrets DIR  site secrets (default ./secrets, or $EDGEIMG_SECRETS_DIR); never inside --out
   --require-secrets  every site must already have secrets: never mint a new PKI (for CI; also
                  EDGEIMG_REQUIRE_SECRETS=1)
@@ -94,6 +104,8 @@ schema, PKI); with --boot, boot every node's medium in QEMU and compare what the
                    class's netboot kernel/initrd (stand-ins) → the node's config URL; amd64 only
   --node NAME      boot only this node (repeatable; one --site)
   --cache DIR      boot image cache holding the class sticks (default ./images/cache/boot)
+  --secrets DIR    where the fleet's public key is when the catalogue has no signing.pub
+                   (default ./secrets, or $EDGEIMG_SECRETS_DIR); manifest.json.sig must verify
   --catalogue DIR  each site's nodes must be the catalogue's (default ./catalogue; skipped,
                    with a note, when it does not exist)
 Exit: 0 all pass, 1 a check failed, 2 usage, 3 missing host tool.`,
@@ -122,6 +134,35 @@ that differs from its pin is refused. See docs/images.md.
   --locked         never add a pin: an unpinned asset is refused (for CI)
 Exit: 0 ok, 1 a file does not match its pin or the schematic ID differs, 2 usage,
 3 no network, unreachable server, missing file or unwritable cache (the message names it).`,
+  secrets: `edgeimg secrets: the site secrets lifecycle (docs/secrets.md). Site secrets live in
+SECRETS/<site>/secrets.yaml (0600), or, when the Fleet names spec.secrets.ageRecipients,
+encrypted as SECRETS/<site>/secrets.yaml.age; the identity for decrypting comes from the file
+named by EDGEIMG_AGE_IDENTITY (or SOPS_AGE_KEY_FILE). edgeimg never rotates a CA.
+
+  edgeimg secrets status [--site ID ... | --all] [--json]
+      every CA's and the admin client certificate's notAfter and days left; warns under 30
+      days, exit 1 when any is under 7 days
+  edgeimg secrets reissue-admin --site ID
+      a new admin client certificate (talosconfig) from the site's OS CA, valid one year;
+      the CAs do not change; rebuild the site to get the new talosconfig
+  edgeimg secrets import --site ID FILE [--force]
+      Talos: adopt a running cluster's 'talosctl gen secrets' bundle (a new admin certificate
+      is issued from its OS CA)
+  edgeimg secrets import --site ID (--token TOKEN | --token-file FILE) [--force]
+      Kairos: adopt an existing cluster's join token
+  edgeimg secrets encrypt (--site ID ... | --all)
+      store the sites' secrets encrypted to the Fleet's current age recipients (re-encrypts
+      an encrypted store, e.g. after a recipient was added or removed); values never change
+  edgeimg secrets decrypt (--site ID ... | --all)
+      store them as plaintext secrets.yaml again
+  edgeimg secrets signing-key ...
+      the fleet's manifest signing key (edgeimg secrets signing-key --help)
+
+  --secrets DIR    site secrets (default ./secrets, or $EDGEIMG_SECRETS_DIR)
+  --catalogue DIR  the catalogue naming the sites, their OS and the age recipients (default ./catalogue)
+  --force          import: replace the site's existing secrets (the old cluster identity is lost)
+Exit: 0 ok; 1 a certificate expires within 7 days (status) or a check failed; 2 usage;
+3 environment: missing or wrong age identity, unreadable or inconsistent secrets.`,
   serve: `edgeimg serve: provision the nodes of built sites over the network from this machine: an
 iPXE script per MAC, the class's netboot files from the image cache (each verified against its
 pin at start and refused, 503, if it changes), and each node's config (its user-data: cluster
@@ -176,7 +217,9 @@ export function parse<T extends Options>(args: string[], options: T): ReturnType
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
   const debug = rest.includes('--debug');
-  if (command !== undefined && COMMAND_HELP[command] !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+  // `secrets signing-key --help` is the subcommand's own help
+  const ownHelp = command === 'secrets' && rest[0] === 'signing-key';
+  if (command !== undefined && COMMAND_HELP[command] !== undefined && !ownHelp && (rest.includes('--help') || rest.includes('-h'))) {
     io.out(`${COMMAND_HELP[command]}\n`);
     return EXIT.ok;
   }
@@ -197,6 +240,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./images.js')).runImages(rest, io);
       case 'serve':
         return await (await import('./serve.js')).runServe(rest, io);
+      case 'secrets':
+        return await (await import('./secrets.js')).runSecrets(rest, io);
       case '--version':
       case 'version':
         io.out(`${generator().version}\n`);

@@ -9,6 +9,7 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
     site: { type: 'string', multiple: true },
     out: { type: 'string', default: 'out' },
     catalogue: { type: 'string', default: 'catalogue' },
+    secrets: { type: 'string', default: process.env.EDGEIMG_SECRETS_DIR ?? 'secrets' },
     boot: { type: 'boolean' },
     jobs: { type: 'string' },
     junit: { type: 'string' },
@@ -34,6 +35,7 @@ export async function runVerify(args: string[], io: Io): Promise<number> {
     const report = await verify({
       outDir: values.out!,
       catalogueDir: values.catalogue!,
+      secretsDir: values.secrets!,
       sites,
       boot: values.boot,
       via,

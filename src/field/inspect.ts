@@ -13,6 +13,8 @@ import { describeTarget, readHead } from './device.js';
 import { peekIso, readIsoRootFile, type IsoPeek } from '../media/iso9660/peek.js';
 import { bootMediumPath } from '../manifest/manifest.js';
 import { readdirSync, openSync, readSync, closeSync, constants } from 'node:fs';
+import { checkManifestSignature } from '../trust/manifest-sig.js';
+import { anchorPlaces, resolveTrustAnchor } from '../trust/signing-key.js';
 
 export interface InspectOptions {
   /** Where built sites are (default ./out): the manifest to compare with. */
@@ -20,6 +22,26 @@ export interface InspectOptions {
   /** The stick must be this site's / node's (e.g. the one a technician is about to provision). */
   expectSite?: string;
   expectNode?: string;
+  /**
+   * Where the fleet's public key is (CATALOGUE/signing.pub, else SECRETS/_signing/id_ed25519.pub):
+   * the manifest compared with must be signed by it. Neither given: the signature is not checked.
+   */
+  catalogueDir?: string;
+  secretsDir?: string;
+}
+
+/** Notes "signed by the fleet key", or a problem, for the manifest of `site` in OUT. */
+async function checkSignature(opts: InspectOptions, site: string, res: InspectResult): Promise<void> {
+  if (opts.catalogueDir === undefined && opts.secretsDir === undefined) return;
+  const where = { ...(opts.catalogueDir !== undefined ? { catalogueDir: opts.catalogueDir } : {}), ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}) };
+  let r;
+  try {
+    r = await checkManifestSignature(join(opts.outDir, site), await resolveTrustAnchor(where), anchorPlaces(where));
+  } catch (err) {
+    r = { ok: false, message: `cannot check the signature of ${site}'s manifest: ${(err as Error).message}` };
+  }
+  if (r.ok) res.notes.push(`${site}: ${r.message}`);
+  else res.problems.push(`${site}: ${r.message}`);
 }
 
 export interface InspectResult {
@@ -134,6 +156,7 @@ export async function inspectStick(path: string, opts: InspectOptions): Promise<
     res.problems.push(`cannot compare: no manifest for ${res.site} in ${opts.outDir} (build the site, or give --out)`);
     return finish(res);
   }
+  await checkSignature(opts, res.site, res);
   const art = manifest.artifacts.find((a) => a.node === res.node && a.kind === vol.kind);
   if (!art) {
     res.problems.push(`the manifest of ${res.site} lists no ${vol.kind} for node ${res.node}`);
@@ -224,6 +247,7 @@ async function inspectIsoMedium(path: string, peek: IsoPeek, opts: InspectOption
       res.problems.push(`cannot compare: no kairos-stick of ${res.site}/${res.node} in a manifest in ${opts.outDir}`);
       return finish(res);
     }
+    await checkSignature(opts, res.site, res);
     const sha = hashPrefix(path, art.bytes);
     res.bytes = art.bytes;
     if (sha === null) res.problems.push(`truncated: the stick image is ${art.bytes} bytes, ${deviceBytes > 0 ? `the medium holds ${deviceBytes}` : 'the medium holds fewer'}`);
@@ -252,6 +276,7 @@ async function inspectIsoMedium(path: string, peek: IsoPeek, opts: InspectOption
     res.os = `${b.os} ${b.version}`;
     res.bootMedium = { hardwareClass: b.hardwareClass, os: b.os, version: b.version, name: b.name, ...(b.standin ? { standin: b.standin } : {}), sites: [...new Set(hit.map((c) => c.m.site))].sort() };
     res.notes.push(`the ${b.hardwareClass} boot stick for ${b.os} ${b.version} (${b.name}, sha256 ${sha}; ${bootMediumPath(b)}), used by ${res.bootMedium.sites.length === 1 ? res.bootMedium.sites[0] : `${res.bootMedium.sites.length} sites`}`);
+    for (const site of res.bootMedium.sites) await checkSignature(opts, site, res);
     if (b.standin) res.notes.push(`this is a TEST STAND-IN (${b.standin}), not ${b.os}: never take it to a site`);
     if (opts.expectNode) {
       const site = opts.expectSite ? manifests.find((m) => m.site === opts.expectSite) : undefined;

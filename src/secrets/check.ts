@@ -79,9 +79,10 @@ function checkCA(field: string, ca: CertAndKey, expected: ExpectedKey, at: Date 
   return cert;
 }
 
-function checkBase64Bytes(field: string, value: string, n: number, problems: string[]): void {
-  const ok = /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0 && Buffer.from(value, 'base64').length === n;
-  if (!ok) problems.push(`${field}: not ${n} bytes of standard base64`);
+function checkBase64Bytes(field: string, value: string, n: number, problems: string[], urlSafe = false): void {
+  const alphabet = urlSafe ? /^[A-Za-z0-9+/_-]*={0,2}$/ : /^[A-Za-z0-9+/]*={0,2}$/;
+  const ok = alphabet.test(value) && value.length % 4 === 0 && Buffer.from(value, urlSafe ? 'base64url' : 'base64').length === n;
+  if (!ok) problems.push(`${field}: not ${n} bytes of ${urlSafe ? 'base64' : 'standard base64'}`);
 }
 
 /** The cheap part of the Talos check: tokens and random values, no key parsing. */
@@ -89,7 +90,8 @@ export function checkTalosTokens(secrets: TalosSecrets): string[] {
   const problems: string[] = [];
   if (!TOKEN_RE.test(secrets.bootstrapToken)) problems.push('secrets.bootstraptoken: not of the form [a-z0-9]{6}.[a-z0-9]{16}');
   if (!TOKEN_RE.test(secrets.trustdToken)) problems.push('trustdinfo.token: not of the form [a-z0-9]{6}.[a-z0-9]{16}');
-  checkBase64Bytes('cluster.id', secrets.clusterId, 32, problems);
+  // older talosctl releases wrote the cluster id URL-safe (Talos treats it as an opaque string)
+  checkBase64Bytes('cluster.id', secrets.clusterId, 32, problems, /[-_]/.test(secrets.clusterId));
   checkBase64Bytes('cluster.secret', secrets.clusterSecret, 32, problems);
   checkBase64Bytes('secrets.secretboxencryptionsecret', secrets.secretboxEncryptionSecret, 32, problems);
   return problems;

@@ -214,6 +214,10 @@ export interface CertificateParams {
   keyUsage: number[];
   extKeyUsage?: string[];
   serial?: Buffer;
+  /** The issuer Name as the issuing CA encodes its subject (DER); overrides `issuer`. */
+  issuerRaw?: Buffer;
+  /** The issuing CA's subjectKeyIdentifier, used as authorityKeyIdentifier (default: derived from issuerPublicKey). */
+  authorityKeyId?: Buffer;
 }
 
 /** Build and sign an X.509 v3 certificate; returns DER. */
@@ -231,17 +235,81 @@ export function buildCertificate(p: CertificateParams): Buffer {
   exts.push(extension(OID.subjectKeyIdentifier, false, octetString(ski)));
   const selfSigned = p.publicKey.export({ type: 'spki', format: 'der' }).equals(p.issuerPublicKey.export({ type: 'spki', format: 'der' }));
   if (!selfSigned) {
-    exts.push(extension(OID.authorityKeyIdentifier, false, seq(implicitPrimitive(0, keyIdentifier(p.issuerPublicKey)))));
+    exts.push(extension(OID.authorityKeyIdentifier, false, seq(implicitPrimitive(0, p.authorityKeyId ?? keyIdentifier(p.issuerPublicKey)))));
   }
   const tbs = seq(
     explicit(0, smallInt(2)), // v3
     uint(p.serial ?? randomSerial()),
     algId,
-    name(p.issuer),
+    p.issuerRaw ?? name(p.issuer),
     seq(time(p.notBefore), time(p.notAfter)),
     name(p.subject),
     spki,
     explicit(3, seq(...exts)),
   );
   return seq(tbs, algId, bitString(sign(tbs)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minimal DER reading: what issuing a certificate under an existing CA needs from that CA.
+
+interface Tlv {
+  tag: number;
+  start: number; // offset of the tag
+  body: number; // offset of the contents
+  end: number; // offset after the contents
+}
+
+function readTlv(buf: Buffer, off: number): Tlv {
+  if (off + 2 > buf.length) throw new Error('truncated DER');
+  const tag = buf[off]!;
+  const first = buf[off + 1]!;
+  let len = first;
+  let hdr = 2;
+  if (first >= 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 4) throw new Error('unsupported DER length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i]!;
+    hdr = 2 + n;
+  }
+  const end = off + hdr + len;
+  if (end > buf.length) throw new Error('truncated DER');
+  return { tag, start: off, body: off + hdr, end };
+}
+
+function children(buf: Buffer, t: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let off = t.body; off < t.end; ) {
+    const c = readTlv(buf, off);
+    out.push(c);
+    off = c.end;
+  }
+  return out;
+}
+
+/** From a certificate (DER): its subject Name exactly as encoded, and its subjectKeyIdentifier if it has one. */
+export function certificateSubjectInfo(certDer: Buffer): { subjectRaw: Buffer; subjectKeyId?: Buffer } {
+  const cert = readTlv(certDer, 0);
+  const tbs = children(certDer, cert)[0];
+  if (!tbs) throw new Error('not a certificate');
+  const f = children(certDer, tbs);
+  const i = f[0]?.tag === 0xa0 ? 1 : 0; // optional [0] version
+  const subject = f[i + 4];
+  if (!subject) throw new Error('not a certificate');
+  const subjectRaw = certDer.subarray(subject.start, subject.end);
+  const extsWrap = f.find((t) => t.tag === 0xa3);
+  let subjectKeyId: Buffer | undefined;
+  if (extsWrap) {
+    const exts = children(certDer, extsWrap)[0];
+    for (const ext of exts ? children(certDer, exts) : []) {
+      const parts = children(certDer, ext);
+      const id = parts[0];
+      if (!id || !certDer.subarray(id.start, id.end).equals(oid(OID.subjectKeyIdentifier))) continue;
+      const value = parts[parts.length - 1]!; // OCTET STRING wrapping OCTET STRING keyIdentifier
+      const inner = readTlv(certDer, value.body);
+      subjectKeyId = Buffer.from(certDer.subarray(inner.body, inner.end));
+    }
+  }
+  return { subjectRaw: Buffer.from(subjectRaw), ...(subjectKeyId ? { subjectKeyId } : {}) };
 }

@@ -13,6 +13,12 @@ export {
 export {
   loadOrCreateSiteSecrets,
   readSiteSecrets,
+  readSiteStore,
+  writeSiteStore,
+  siteSecretsAgePath,
+  SECRETS_AGE_FILE_NAME,
+  type StoredSiteSecrets,
+  type LoadOrCreateOptions,
   parseSiteSecrets,
   serializeSiteSecrets,
   siteSecretsPath,
@@ -23,3 +29,4 @@ export {
 export { renderTalosconfig, type RenderTalosconfigArgs } from './talosconfig.js';
 export { checkTalosPki, checkKairosPki, type CheckOptions } from './check.js';
 export { parsePrivateKeyPem, toStandardPem } from './pem.js';
+export { ageRecipientProblem, isAgeRecipient, loadAgeIdentity, ageIdentitySource, ageEncrypt, ageDecrypt, AGE_IDENTITY_VARS, type AgeIdentity } from './age.js';

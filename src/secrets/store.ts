@@ -1,4 +1,8 @@
-// On-disk site secrets: <secretsDir>/<siteId>/secrets.yaml (dir 0700, file 0600).
+// On-disk site secrets: <secretsDir>/<siteId>/secrets.yaml (dir 0700, file 0600), or, when the
+// fleet names age recipients, <secretsDir>/<siteId>/secrets.yaml.age: the same YAML encrypted
+// in memory to those recipients (binary age format; src/secrets/age.ts). A site has one form
+// or the other; both at once (an interrupted conversion) is refused until
+// `edgeimg secrets encrypt|decrypt` finishes it.
 //
 // Made once, never rotated: an existing file is always loaded as is. Creation is race-safe
 // across processes: the complete file is written under a temporary name and published with
@@ -25,9 +29,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { EnvironmentError } from '../util/diagnostics.js';
+import { ageDecrypt, ageEncrypt, loadAgeIdentity } from './age.js';
 import { checkKairosPki, checkTalosPki, checkTalosTokens } from './check.js';
 import { TOKEN_RE } from './generate.js';
 import { generateKairosSecrets, generateTalosSecrets } from './generate.js';
@@ -44,6 +49,7 @@ import type { CertAndKey, KairosSecrets, SiteSecrets, TalosSecrets } from './typ
 export type SiteOs = 'talos' | 'kairos';
 
 export const SECRETS_FILE_NAME = 'secrets.yaml';
+export const SECRETS_AGE_FILE_NAME = 'secrets.yaml.age';
 export const SECRETS_FORMAT_VERSION = 1;
 
 const SITE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -53,6 +59,11 @@ export function siteSecretsPath(secretsDir: string, siteId: string): string {
     throw new Error(`invalid site id ${JSON.stringify(siteId)}: cannot be used as a secrets directory name`);
   }
   return join(secretsDir, siteId, SECRETS_FILE_NAME);
+}
+
+/** Path of the site's age-encrypted secrets file. */
+export function siteSecretsAgePath(secretsDir: string, siteId: string): string {
+  return `${siteSecretsPath(secretsDir, siteId)}.age`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,7 +148,7 @@ function pemPair(file: string, root: Record<string, unknown>, path: string): Cer
  * check (parsing every key, including RSA-4096) costs ~8 ms per site, so it runs only on
  * request: `edgeimg verify` checks the PKI of what was built, and creation checks what it made.
  */
-export function parseSiteSecrets(text: string, file: string, os: SiteOs, opts: { checkPki?: boolean } = {}): SiteSecrets {
+export function parseSiteSecrets(text: string, file: string, os: SiteOs | undefined, opts: { checkPki?: boolean } = {}): SiteSecrets {
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) {
     // The YAML library's messages can quote source lines, i.e. secrets: report a position only.
@@ -160,7 +171,7 @@ export function parseSiteSecrets(text: string, file: string, os: SiteOs, opts: {
   }
   const kind = meta['kind'];
   if (kind !== 'talos' && kind !== 'kairos') fail(file, "field 'edgeimg.kind' must be 'talos' or 'kairos'");
-  if (kind !== os) {
+  if (os !== undefined && kind !== os) {
     fail(
       file,
       `holds ${kind} secrets but the site is now a ${os} site; refusing to reuse or overwrite them ` +
@@ -201,6 +212,49 @@ export function parseSiteSecrets(text: string, file: string, os: SiteOs, opts: {
   return secrets;
 }
 
+/**
+ * Parse a plain `talosctl gen secrets` bundle (no `edgeimg` block): everything a TalosSecrets
+ * holds except the admin client certificate, which the caller issues from the bundle's OS CA.
+ * Messages name fields, never values.
+ */
+export function parseTalosctlBundle(text: string, file: string): Omit<TalosSecrets, 'admin'> {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const line = doc.errors[0]?.linePos?.[0]?.line;
+    fail(file, `is not valid YAML${line ? ` (line ${line})` : ''}`);
+  }
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: 0 });
+  } catch {
+    fail(file, 'is not valid YAML');
+  }
+  if (!isMap(root) || !isMap(root['certs'])) fail(file, "is not a 'talosctl gen secrets' bundle (no 'certs' mapping)");
+  const sec = root['secrets'];
+  if (isMap(sec) && sec['aescbcencryptionsecret'] !== undefined) {
+    fail(
+      file,
+      "has 'secrets.aescbcencryptionsecret' (a cluster made by an older Talos): edgeimg's secrets model has no place for it, " +
+        'and importing without it would make the cluster unable to read its encrypted Kubernetes secrets; refusing',
+    );
+  }
+  return {
+    kind: 'talos',
+    clusterId: field(file, root, 'cluster.id'),
+    clusterSecret: field(file, root, 'cluster.secret'),
+    bootstrapToken: field(file, root, 'secrets.bootstraptoken'),
+    trustdToken: field(file, root, 'trustdinfo.token'),
+    secretboxEncryptionSecret: field(file, root, 'secrets.secretboxencryptionsecret'),
+    certs: {
+      os: pemPair(file, root, 'certs.os'),
+      k8s: pemPair(file, root, 'certs.k8s'),
+      k8sAggregator: pemPair(file, root, 'certs.k8saggregator'),
+      etcd: pemPair(file, root, 'certs.etcd'),
+      k8sServiceAccount: { key: pemField(file, root, 'certs.k8sserviceaccount.key', KEY_LABELS) },
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // File system
 
@@ -234,12 +288,8 @@ async function markPkiChecked(file: string, digest: string): Promise<void> {
   }
 }
 
-/**
- * Read and parse an existing secrets file; undefined if it does not exist. With `checkPki`,
- * the whole PKI is checked (cached by the file's digest); an inconsistent store is an
- * EnvironmentError naming the field, never a value.
- */
-export async function readSiteSecrets(file: string, os: SiteOs, opts: { checkPki?: boolean } = {}): Promise<SiteSecrets | undefined> {
+/** An existing file's bytes (undefined if absent), refusing non-regular files and, when `private`, group/other access. */
+async function readStoreFile(file: string, requirePrivate: boolean): Promise<Buffer | undefined> {
   let fh;
   try {
     // O_NONBLOCK: a FIFO in place of the file must fail below (not a regular file), not hang here
@@ -248,27 +298,85 @@ export async function readSiteSecrets(file: string, os: SiteOs, opts: { checkPki
     if (errno(err) === 'ENOENT') return undefined;
     throw err;
   }
-  let text: string;
   try {
     const st = await fh.stat();
     if (!st.isFile()) fail(file, 'is not a regular file');
     const perm = st.mode & 0o777;
-    if ((perm & 0o077) !== 0) {
+    if (requirePrivate && (perm & 0o077) !== 0) {
       throw new EnvironmentError(
         `permissions ${perm.toString(8).padStart(4, '0')} for site secrets file ${file} are too open: ` +
           `it must be accessible by its owner only. Fix with: chmod 600 '${file}'`,
       );
     }
-    text = await fh.readFile('utf8');
+    return await fh.readFile();
   } finally {
     await fh.close();
   }
-  if (!opts.checkPki) return parseSiteSecrets(text, file, os);
-  const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+async function parseChecked(text: string, file: string, os: SiteOs | undefined, digestOf: string | Uint8Array, checkPki: boolean | undefined): Promise<SiteSecrets> {
+  if (!checkPki) return parseSiteSecrets(text, file, os);
+  const digest = `sha256:${createHash('sha256').update(digestOf).digest('hex')}`;
   if ((await pkiCheckedFor(file)) === digest) return parseSiteSecrets(text, file, os);
   const secrets = parseSiteSecrets(text, file, os, { checkPki: true });
   await markPkiChecked(file, digest);
   return secrets;
+}
+
+/**
+ * Read and parse an existing plaintext secrets file; undefined if it does not exist. With
+ * `checkPki`, the whole PKI is checked (cached by the file's digest); an inconsistent store is
+ * an EnvironmentError naming the field, never a value.
+ */
+export async function readSiteSecrets(file: string, os: SiteOs, opts: { checkPki?: boolean } = {}): Promise<SiteSecrets | undefined> {
+  const bytes = await readStoreFile(file, true);
+  if (bytes === undefined) return undefined;
+  const text = bytes.toString('utf8');
+  return parseChecked(text, file, os, text, opts.checkPki);
+}
+
+/** A site's stored secrets, in whichever form they are kept. */
+export interface StoredSiteSecrets {
+  secrets: SiteSecrets;
+  /** The YAML exactly as stored (decrypted in memory when encrypted). */
+  text: string;
+  encrypted: boolean;
+  /** The file holding them: secrets.yaml or secrets.yaml.age. */
+  file: string;
+}
+
+export interface ReadStoreOptions {
+  checkPki?: boolean;
+  /** Environment for the age identity variables (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Expected OS kind; undefined accepts either (status, encrypt, decrypt). */
+  os?: SiteOs;
+}
+
+/**
+ * Read a site's secrets: secrets.yaml, or secrets.yaml.age decrypted in memory with the identity
+ * named by EDGEIMG_AGE_IDENTITY / SOPS_AGE_KEY_FILE. Undefined only when neither file exists:
+ * an encrypted file that cannot be decrypted is an EnvironmentError, never "no secrets".
+ */
+export async function readSiteStore(secretsDir: string, siteId: string, opts: ReadStoreOptions = {}): Promise<StoredSiteSecrets | undefined> {
+  const plainFile = siteSecretsPath(secretsDir, siteId);
+  const ageFile = siteSecretsAgePath(secretsDir, siteId);
+  const cipher = await readStoreFile(ageFile, false);
+  const plain = await readStoreFile(plainFile, true);
+  if (cipher !== undefined && plain !== undefined) {
+    throw new EnvironmentError(
+      `site ${siteId} has both ${plainFile} and ${ageFile} (an interrupted conversion?): refusing to guess which is current; ` +
+        `finish it with 'edgeimg secrets encrypt --site ${siteId}' (keeps the encrypted form) or 'edgeimg secrets decrypt --site ${siteId}'`,
+    );
+  }
+  if (plain !== undefined) {
+    const text = plain.toString('utf8');
+        return { secrets: await parseChecked(text, plainFile, opts.os, text, opts.checkPki), text, encrypted: false, file: plainFile };
+  }
+  if (cipher === undefined) return undefined;
+  const identity = loadAgeIdentity(opts.env, `to decrypt ${ageFile}`);
+  const text = await ageDecrypt(cipher, ageFile, identity);
+    return { secrets: await parseChecked(text, ageFile, opts.os, cipher, opts.checkPki), text, encrypted: true, file: ageFile };
 }
 
 async function ensurePrivateDir(dir: string): Promise<void> {
@@ -290,11 +398,11 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeNew(path: string, data: string, flag: 'wx'): Promise<void> {
+async function writeNew(path: string, data: string | Uint8Array, flag: 'wx'): Promise<void> {
   const fh = await open(path, flag, 0o600);
   try {
     await fh.chmod(0o600);
-    await fh.writeFile(data, 'utf8');
+    await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
@@ -303,13 +411,15 @@ async function writeNew(path: string, data: string, flag: 'wx'): Promise<void> {
 
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
 
+const tmpName = (dir: string, path: string): string => join(dir, `.edgeimg-tmp-${basename(path)}-${randomBytes(6).toString('hex')}`);
+
 /**
  * Publish `data` at `path` unless something is already there. Returns false if another writer
  * got there first. Uses link(2) so that the name only ever refers to a complete file; on
  * filesystems without hard links it falls back to an exclusive create.
  */
-async function publishOnce(path: string, dir: string, data: string): Promise<boolean> {
-  const tmp = join(dir, `.edgeimg-tmp-${SECRETS_FILE_NAME}-${randomBytes(6).toString('hex')}`);
+async function publishOnce(path: string, dir: string, data: string | Uint8Array): Promise<boolean> {
+  const tmp = tmpName(dir, path);
   try {
     await writeNew(tmp, data, 'wx');
     try {
@@ -335,12 +445,12 @@ async function publishOnce(path: string, dir: string, data: string): Promise<boo
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Load the winner's file after losing a creation race (tolerates a writer without link(2) still writing). */
-async function loadWinner(file: string, os: SiteOs): Promise<SiteSecrets> {
+async function loadWinner(secretsDir: string, siteId: string, os: SiteOs, env: NodeJS.ProcessEnv | undefined): Promise<SiteSecrets> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const s = await readSiteSecrets(file, os);
-      if (s) return s;
-      fail(file, 'disappeared while being created');
+      const s = await readSiteStore(secretsDir, siteId, { os, ...(env ? { env } : {}) });
+      if (s) return s.secrets;
+      fail(siteSecretsPath(secretsDir, siteId), 'disappeared while being created');
     } catch (err) {
       if (attempt >= 20) throw err;
       await sleep(25);
@@ -348,20 +458,31 @@ async function loadWinner(file: string, os: SiteOs): Promise<SiteSecrets> {
   }
 }
 
+export interface LoadOrCreateOptions {
+  mustExist?: boolean;
+  /**
+   * The fleet's age recipients (spec.secrets.ageRecipients). When non-empty, new secrets are
+   * created encrypted (secrets.yaml.age) and no plaintext copy is written.
+   */
+  ageRecipients?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Load the site's secrets, creating them on first use. Never regenerates an existing file.
- * Throws EnvironmentError (naming the file, never a value) if the file is too open, malformed,
- * inconsistent, or belongs to the other OS kind.
+ * Load the site's secrets, creating them on first use. Never regenerates an existing file
+ * (plaintext or encrypted; an encrypted one that cannot be decrypted is an error, never a
+ * reason to mint). Throws EnvironmentError (naming the file, never a value) if the file is too
+ * open, malformed, inconsistent, belongs to the other OS kind, or cannot be decrypted.
  */
 export async function loadOrCreateSiteSecrets(
   secretsDir: string,
   siteId: string,
   os: SiteOs,
-  opts: { mustExist?: boolean } = {},
+  opts: LoadOrCreateOptions = {},
 ): Promise<{ secrets: SiteSecrets; created: boolean }> {
   const file = siteSecretsPath(secretsDir, siteId);
-  const existing = await readSiteSecrets(file, os, { checkPki: true });
-  if (existing) return { secrets: existing, created: false };
+  const existing = await readSiteStore(secretsDir, siteId, { os, checkPki: true, ...(opts.env ? { env: opts.env } : {}) });
+  if (existing) return { secrets: existing.secrets, created: false };
   if (opts.mustExist) {
     throw new EnvironmentError(
       `site secrets for ${siteId} are missing (${file}) and existing secrets are required (--require-secrets or EDGEIMG_REQUIRE_SECRETS=1): ` +
@@ -376,11 +497,57 @@ export async function loadOrCreateSiteSecrets(
   const problems = fresh.kind === 'talos' ? checkTalosPki(fresh) : checkKairosPki(fresh);
   if (problems.length > 0) throw new Error(`internal error: generated secrets for ${siteId} fail the PKI check: ${problems.join('; ')}`);
   const text = serializeSiteSecrets(fresh);
-  const won = await publishOnce(file, dir, text);
+  const recipients = opts.ageRecipients ?? [];
+  const target = recipients.length > 0 ? siteSecretsAgePath(secretsDir, siteId) : file;
+  const data = recipients.length > 0 ? await ageEncrypt(text, recipients) : text;
+  const won = await publishOnce(target, dir, data);
   if (won) {
     await fsyncDir(dir);
-    await markPkiChecked(file, `sha256:${createHash('sha256').update(text).digest('hex')}`);
+    await markPkiChecked(target, `sha256:${createHash('sha256').update(data).digest('hex')}`);
     return { secrets: fresh, created: true };
   }
-  return { secrets: await loadWinner(file, os), created: false };
+  return { secrets: await loadWinner(secretsDir, siteId, os, opts.env), created: false };
+}
+
+/**
+ * Store `text` (a complete secrets YAML that passed the full check) as the site's secrets,
+ * replacing whatever form is there: encrypted to `recipients` when there are any, else
+ * plaintext. Atomic: the new file is written under a temporary name, fsynced and renamed into
+ * place, then the other form (if any) is removed, so the site never has neither; a crash between
+ * the two steps leaves both, which readSiteStore refuses until the conversion is re-run.
+ */
+export async function writeSiteStore(
+  secretsDir: string,
+  siteId: string,
+  text: string,
+  opts: { recipients: readonly string[] },
+): Promise<{ file: string; removed?: string }> {
+  const plainFile = siteSecretsPath(secretsDir, siteId);
+  const ageFile = siteSecretsAgePath(secretsDir, siteId);
+  const encrypt = opts.recipients.length > 0;
+  const target = encrypt ? ageFile : plainFile;
+  const other = encrypt ? plainFile : ageFile;
+  const dir = join(secretsDir, siteId);
+  await ensurePrivateDir(dir);
+  const data = encrypt ? await ageEncrypt(text, opts.recipients) : text;
+  const tmp = tmpName(dir, target);
+  try {
+    await writeNew(tmp, data, 'wx');
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dir);
+  await markPkiChecked(target, `sha256:${createHash('sha256').update(data).digest('hex')}`);
+  let removed: string | undefined;
+  try {
+    await stat(other);
+    await rm(other);
+    removed = other;
+    await fsyncDir(dir);
+  } catch (err) {
+    if (errno(err) !== 'ENOENT') throw err;
+  }
+  return { file: target, ...(removed ? { removed } : {}) };
 }

@@ -13,6 +13,7 @@ import { bootChecks, type BootOptions } from './boot.js';
 import { usbKitChecks, type UsbBootOptions } from './usb.js';
 import { pxeChecks } from './pxe.js';
 import { resolveCacheDir } from '../images/cache.js';
+import { anchorPlaces, resolveTrustAnchor } from '../trust/signing-key.js';
 
 export interface VerifyOptions {
   outDir: string;
@@ -21,6 +22,11 @@ export interface VerifyOptions {
    * the directory does not exist, identity is checked against the manifests alone.
    */
   catalogueDir?: string;
+  /**
+   * The secrets directory: its fleet public key (_signing/id_ed25519.pub) is the trust anchor
+   * for manifest signatures while the catalogue has no signing.pub.
+   */
+  secretsDir?: string;
   sites: string[];
   boot?: boolean;
   /**
@@ -49,11 +55,13 @@ export async function verify(opts: VerifyOptions): Promise<VerifyReport> {
   const log = opts.log ?? (() => {});
   const suites: SuiteReport[] = [];
   const catalogue = await loadCatalogueForVerify(opts.catalogueDir, log);
+  const where = { ...(opts.catalogueDir !== undefined ? { catalogueDir: opts.catalogueDir } : {}), ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}) };
+  const signature = { anchor: await resolveTrustAnchor(where), lookedIn: anchorPlaces(where) };
   for (const site of opts.sites) {
     const started = Date.now();
     const dir = resolve(opts.outDir, site);
     const plan = catalogue.plans?.find((p) => p.id === site);
-    const { manifest, results } = await staticChecks(dir, { siteId: site, plan });
+    const { manifest, results } = await staticChecks(dir, { siteId: site, plan, signature });
     if (catalogue.problem) results.push({ check: 'identity', node: null, ok: false, message: catalogue.problem });
     else if (catalogue.plans && !plan) results.push({ check: 'identity', node: null, ok: false, message: `site ${site} is not in the catalogue ${opts.catalogueDir}` });
     const staticOk = results.every((r) => r.ok);

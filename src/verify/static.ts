@@ -21,6 +21,9 @@ import { yamlErrorWhere } from '../util/diagnostics.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import { identityChecks } from './identity.js';
 import { readArtifact, shownPath } from './artifact-read.js';
+import { UNLISTED_SITE_FILES } from '../trust/sums.js';
+import { checkManifestSignature } from '../trust/manifest-sig.js';
+import type { TrustAnchor } from '../trust/signing-key.js';
 
 export interface CheckResult {
   check: string; // e.g. "sha256", "seed-iso", "talos-schema", "pki"
@@ -38,6 +41,11 @@ export interface StaticOptions {
   siteId?: string;
   /** The catalogue's plan for the site, for the identity checks. */
   plan?: SitePlan;
+  /**
+   * Check manifest.json.sig against the fleet's public key (`verify` always does; `anchor`
+   * undefined fails the check, naming `lookedIn`). Omitted: the signature is not checked.
+   */
+  signature?: { anchor: TrustAnchor | undefined; lookedIn: string };
 }
 
 export async function staticChecks(siteDir: string, opts: StaticOptions = {}): Promise<{ manifest?: Manifest; results: CheckResult[] }> {
@@ -55,6 +63,10 @@ export async function staticChecks(siteDir: string, opts: StaticOptions = {}): P
     return { results };
   }
   add('manifest', null, true, `manifest lists ${manifest.artifacts.length} artifacts`);
+  if (opts.signature) {
+    const sig = await checkManifestSignature(siteDir, opts.signature.anchor, opts.signature.lookedIn);
+    add('signature', null, sig.ok, sig.message);
+  }
 
   // 1. Every manifest entry exists with its size and digest; nothing unlisted sits beside them.
   const contents = new Map<string, Buffer>();
@@ -71,7 +83,8 @@ export async function staticChecks(siteDir: string, opts: StaticOptions = {}): P
     else if (sha256Hex(data) !== a.sha256) add('artifact', a.node, false, `${a.path}: sha256 mismatch (file ${sha256Hex(data)}, manifest ${a.sha256})`);
     else add('artifact', a.node, true, `${a.path}: ${a.bytes} bytes, sha256 ok`);
   }
-  const listed = new Set([...manifest.artifacts.map((a) => a.path), 'manifest.json']);
+  // the signature and SHA256SUMS cover the manifest, so it cannot list them (src/trust/sums.ts)
+  const listed = new Set([...manifest.artifacts.map((a) => a.path), 'manifest.json', ...UNLISTED_SITE_FILES]);
   for (const f of await listFiles(siteDir)) {
     if (!listed.has(f) && !f.startsWith('verify/')) add('artifact', null, false, `${f}: not listed in the manifest`);
   }

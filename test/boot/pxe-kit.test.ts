@@ -52,13 +52,13 @@ describe.runIf(ok)('verify --boot --via pxe (firmware + iPXE + edgeimg serve)', 
   });
 
   it.concurrent('store-0412 cp-1 (UEFI, OVMF) fetches its config over HTTP', async () => {
-    const r = await run(['verify', '--site', 'store-0412', '--node', 'cp-1', '--out', out, '--cache', cache, '--catalogue', cat, '--boot', '--via', 'pxe']);
+    const r = await run(['verify', '--site', 'store-0412', '--node', 'cp-1', '--out', out, '--cache', cache, '--catalogue', cat, '--secrets', join(work, 's'), '--boot', '--via', 'pxe']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}store-0412\/cp-1 boot-pxe: 52:54:00:04:12:11 \(amd64, OVMF \+ iPXE, .*the node fetched its config .* serve logged the fetch by 52:54:00:04:12:11/);
   }, 600_000);
 
   it.concurrent('store-0007 (BIOS, SeaBIOS) fetches its config over HTTP', async () => {
-    const r = await run(['verify', '--site', 'store-0007', '--out', out, '--cache', cache, '--catalogue', cat, '--boot', '--via', 'pxe']);
+    const r = await run(['verify', '--site', 'store-0007', '--out', out, '--cache', cache, '--catalogue', cat, '--secrets', join(work, 's'), '--boot', '--via', 'pxe']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ok {3}store-0007\/cp-1 boot-pxe: 00:e0:4c:00:07:11 \(amd64, SeaBIOS \+ iPXE/);
   }, 600_000);
@@ -68,7 +68,7 @@ describe.runIf(ok)('verify --boot --via pxe (firmware + iPXE + edgeimg serve)', 
     cpSync(join(out, 'store-0007'), join(dir, 'store-0007'), { recursive: true });
     const ud = join(dir, 'store-0007', 'nodes', 'cp-1', 'user-data');
     writeFileSync(ud, `${readFileSync(ud, 'utf8')}# changed after the build\n`);
-    const r = await run(['verify', '--site', 'store-0007', '--out', dir, '--cache', cache, '--catalogue', cat, '--boot', '--via', 'pxe']);
+    const r = await run(['verify', '--site', 'store-0007', '--out', dir, '--cache', cache, '--catalogue', cat, '--secrets', join(work, 's'), '--boot', '--via', 'pxe']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/FAIL store-0007\/cp-1 boot-pxe: .*(not booted: .*user-data|fetch failed .*http-503|serve recorded no config fetch)/);
   }, 600_000);

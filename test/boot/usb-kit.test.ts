@@ -47,7 +47,7 @@ async function run(args: string[]): Promise<{ code: number; err: string; out: st
   return { code, err: e, out: o };
 }
 
-const verify = (site: string, extra: string[] = [], outDir = out) => run(['verify', '--site', site, '--out', outDir, '--boot', '--via', 'usb', '--cache', cache, '--jobs', '2', '--catalogue', join(REPO_ROOT, 'catalogue'), ...extra]);
+const verify = (site: string, extra: string[] = [], outDir = out) => run(['verify', '--site', site, '--out', outDir, '--boot', '--via', 'usb', '--cache', cache, '--jobs', '2', '--catalogue', join(REPO_ROOT, 'catalogue'), '--secrets', join(work, 'secrets'), ...extra]);
 
 /** A copy of a built site, to damage without disturbing the others. */
 function scratchSite(site: string): string {

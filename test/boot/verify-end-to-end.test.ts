@@ -48,7 +48,7 @@ describe.runIf(pre.run)('edgeimg verify --boot', () => {
 
   it('boots every store-0412 node from CD-ROM and USB and writes JUnit', async () => {
     const junit = join(work, 'junit.xml');
-    const r = await run(['verify', '--site', 'store-0412', '--out', out, '--boot', '--jobs', '2', '--junit', junit]);
+    const r = await run(['verify', '--site', 'store-0412', '--out', out, '--secrets', join(work, 'secrets'), '--boot', '--jobs', '2', '--junit', junit]);
     expect(r.code, r.err).toBe(0);
     expect(r.err.match(/ok {3}store-0412\/cp-\d boot-(cdrom|usb)/g)).toHaveLength(6);
     const xml = readFileSync(junit, 'utf8');
@@ -58,7 +58,7 @@ describe.runIf(pre.run)('edgeimg verify --boot', () => {
   }, 300_000);
 
   it('boots lab-0001 as arm64', async () => {
-    const r = await run(['verify', '--site', 'lab-0001', '--out', out, '--boot']);
+    const r = await run(['verify', '--site', 'lab-0001', '--out', out, '--secrets', join(work, 'secrets'), '--boot']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/lab-0001\/ctl-1 boot-cdrom: .*\(arm64, /);
     expect(r.err).toMatch(/lab-0001\/ctl-1 boot-usb: .*\(arm64, /);
@@ -120,7 +120,7 @@ describe.runIf(pre.run)('edgeimg verify --boot', () => {
   }, 120_000);
 
   it('exits 1 from the command line when a check fails', async () => {
-    const r = await run(['verify', '--site', 'store-0412', '--out', out]);
+    const r = await run(['verify', '--site', 'store-0412', '--out', out, '--secrets', join(work, 'secrets')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/FAIL store-0412\/cp-\d/);
   }, 120_000);

@@ -234,7 +234,7 @@ describe('usability', () => {
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/store-0007: kept the previous verify logs in .*store-0007\/verify/);
     expect(readFileSync(join(out, 'store-0007', 'verify', 'cp-1-seed-iso.log'), 'utf8')).toBe('serial log');
-    expect((await run(['verify', '--site', 'store-0007', '--out', out, '--catalogue', catalogue])).code).toBe(0);
+    expect((await run(['verify', '--site', 'store-0007', '--out', out, '--catalogue', catalogue, '--secrets', s])).code).toBe(0);
   });
 
   it('--require-secrets (or EDGEIMG_REQUIRE_SECRETS=1) refuses to mint a new PKI', async () => {

@@ -132,7 +132,7 @@ describe('flash --class and inspect of class boot media', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/wrote the legacy-amd64 boot stick \(nocloud-amd64\.iso\)/);
     expect(peekIso(dev)?.volumeId).toBe('EDGEIMG_TALOS_LIKE');
-    const i = await run(['inspect', dev, '--out', out, '--json']);
+    const i = await run(['inspect', dev, '--out', out, '--secrets', join(work, 's'), '--json']);
     expect(i.code, i.err).toBe(0);
     expect(i.err).toMatch(/class boot stick of hardware class (legacy|nuc12)-amd64, talos v1\.13\.\d+ \(nocloud-amd64\.iso\) \[TEST STAND-IN talos-like\]/);
     expect(JSON.parse(i.out)).toMatchObject({ ok: true, kind: 'class-boot' });
@@ -143,20 +143,20 @@ describe('flash --class and inspect of class boot media', () => {
     const kairos = join(work, 'kairos-class.img');
     const r = await run(['flash', '--site', 'plant-0031', '--class', 'ipc-amd64', kairos, '--out', out, '--cache', cache]);
     expect(r.code, r.err).toBe(0);
-    const wrong = await run(['inspect', kairos, '--out', out, '--site', 'store-0412', '--node', 'cp-1']);
+    const wrong = await run(['inspect', kairos, '--out', out, '--secrets', join(work, 's'), '--site', 'store-0412', '--node', 'cp-1']);
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/PROBLEM: .*matches no class boot stick of site store-0412/);
     const cut = join(work, 'cut.img');
     copyFileSync(kairos, cut);
     truncateSync(cut, statSync(kairos).size - 512);
-    const t = await run(['inspect', cut, '--out', out]);
+    const t = await run(['inspect', cut, '--out', out, '--secrets', join(work, 's')]);
     expect(t.code).toBe(1);
     expect(t.err).toMatch(/PROBLEM: truncated/);
     const flip = join(work, 'flip.img');
     const buf = readFileSync(kairos);
     buf[buf.length - 4096] = buf[buf.length - 4096]! ^ 1;
     writeFileSync(flip, buf);
-    const f = await run(['inspect', flip, '--out', out]);
+    const f = await run(['inspect', flip, '--out', out, '--secrets', join(work, 's')]);
     expect(f.code).toBe(1);
     expect(f.err).toMatch(/matches no class boot stick/);
   });
@@ -176,11 +176,11 @@ describe('flash --class and inspect of class boot media', () => {
     try {
       const r = await run(['flash', '--site', 'store-0412', '--class', 'nuc12-amd64', dev, '--out', out, '--cache', cache]);
       expect(r.code, r.err).toBe(0);
-      const i = await run(['inspect', dev, '--out', out, '--site', 'store-0412', '--node', 'cp-2']);
+      const i = await run(['inspect', dev, '--out', out, '--secrets', join(work, 's'), '--site', 'store-0412', '--node', 'cp-2']);
       expect(i.code, i.err).toBe(0);
       expect(i.err).toMatch(/class boot stick of hardware class nuc12-amd64/);
       // plant-0031's nodes take the ipc-amd64 Kairos stick, not this one
-      const other = await run(['inspect', dev, '--out', out, '--site', 'plant-0031', '--node', 'server-1']);
+      const other = await run(['inspect', dev, '--out', out, '--secrets', join(work, 's'), '--site', 'plant-0031', '--node', 'server-1']);
       expect(other.code).toBe(1);
       expect(other.err).toMatch(/matches no class boot stick of site plant-0031/);
     } finally {

@@ -46,17 +46,17 @@ describe('the seed stick says what it is', () => {
 
 describe('inspect', () => {
   it('names the stick and confirms it against the manifest', async () => {
-    const r = await run(['inspect', join(out, 'store-0412', 'nodes', 'cp-1', 'seed.img'), '--out', out, '--json']);
+    const r = await run(['inspect', join(out, 'store-0412', 'nodes', 'cp-1', 'seed.img'), '--out', out, '--secrets', join(work, 's'), '--json']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/seed stick \(FAT32\) for store-0412 node cp-1 \(hostname store-0412-cp-1, MAC 52:54:00:04:12:11\), talos v1\.13\.9/);
     expect(JSON.parse(r.out)).toMatchObject({ ok: true, kind: 'seed-img', site: 'store-0412', node: 'cp-1' });
-    const iso = await run(['inspect', join(out, 'plant-0031', 'nodes', 'agent-1', 'seed.iso'), '--out', out]);
+    const iso = await run(['inspect', join(out, 'plant-0031', 'nodes', 'agent-1', 'seed.iso'), '--out', out, '--secrets', join(work, 's')]);
     expect(iso.code, iso.err).toBe(0);
     expect(iso.err).toMatch(/seed ISO for plant-0031 node agent-1/);
   });
 
   it('a stick for another node fails plainly', async () => {
-    const r = await run(['inspect', join(out, 'store-0412', 'nodes', 'cp-2', 'seed.img'), '--out', out, '--site', 'store-0412', '--node', 'cp-1']);
+    const r = await run(['inspect', join(out, 'store-0412', 'nodes', 'cp-2', 'seed.img'), '--out', out, '--secrets', join(work, 's'), '--site', 'store-0412', '--node', 'cp-1']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/PROBLEM: this stick is for node store-0412\/cp-2 \(store-0412-cp-2\), not cp-1/);
   });
@@ -68,7 +68,7 @@ describe('inspect', () => {
     const at = buf.indexOf('machine:');
     buf[at + 1] = buf[at + 1]! ^ 0x01;
     writeFileSync(img, buf);
-    const r = await run(['inspect', img, '--out', out]);
+    const r = await run(['inspect', img, '--out', out, '--secrets', join(work, 's')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/does NOT match the site's manifest: .*\(user-data differs\)/);
   });
@@ -77,7 +77,7 @@ describe('inspect', () => {
     const img = join(work, 'short.img');
     copyFileSync(join(out, 'store-0412', 'nodes', 'cp-1', 'seed.img'), img);
     truncateSync(img, readFileSync(img).length - 512);
-    const r = await run(['inspect', img, '--out', out]);
+    const r = await run(['inspect', img, '--out', out, '--secrets', join(work, 's')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/truncated: the volume needs \d+ bytes, the file holds \d+/);
   });
@@ -85,7 +85,7 @@ describe('inspect', () => {
   it('something that is not a seed is said so', async () => {
     const junk = join(work, 'junk.img');
     writeFileSync(junk, Buffer.alloc(40960, 7));
-    const r = await run(['inspect', junk, '--out', out]);
+    const r = await run(['inspect', junk, '--out', out, '--secrets', join(work, 's')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/not an edgeimg seed/);
   });
@@ -97,7 +97,7 @@ describe('flash', () => {
     const r = await run(['flash', '--site', 'plant-0031', '--node', 'server-1', '--out', out, file]);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/wrote plant-0031\/server-1's seed stick to .* and read it back: sha256 [0-9a-f]{64} matches/);
-    expect((await run(['inspect', file, '--out', out, '--node', 'server-1'])).code).toBe(0);
+    expect((await run(['inspect', file, '--out', out, '--secrets', join(work, 's'), '--node', 'server-1'])).code).toBe(0);
   });
 
   it('writes to a real loop device (a stand-in USB stick), read back through the device', async () => {
@@ -115,11 +115,11 @@ describe('flash', () => {
     try {
       const r = await run(['flash', '--site', 'store-0412', '--node', 'cp-3', '--out', out, dev]);
       expect(r.code, r.err).toBe(0);
-      const ins = await run(['inspect', dev, '--out', out, '--site', 'store-0412', '--node', 'cp-3']);
+      const ins = await run(['inspect', dev, '--out', out, '--secrets', join(work, 's'), '--site', 'store-0412', '--node', 'cp-3']);
       expect(ins.code, ins.err).toBe(0);
       expect(ins.err).toMatch(/for store-0412 node cp-3/);
       // a stick for the wrong node, on the device
-      const wrong = await run(['inspect', dev, '--out', out, '--node', 'cp-1']);
+      const wrong = await run(['inspect', dev, '--out', out, '--secrets', join(work, 's'), '--node', 'cp-1']);
       expect(wrong.code).toBe(1);
     } finally {
       await execa('losetup', ['-d', dev], { reject: false });

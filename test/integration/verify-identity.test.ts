@@ -43,7 +43,8 @@ function fresh(name: string): string {
 }
 
 function verifyArgs(out: string, site: string, ...extra: string[]): string[] {
-  return ['verify', '--site', site, '--out', out, '--catalogue', catalogue, '--json', ...extra];
+  // --secrets: the fleet public key that signed the manifests (the example catalogue pins none)
+  return ['verify', '--site', site, '--out', out, '--catalogue', catalogue, '--secrets', secrets, '--json', ...extra];
 }
 
 beforeAll(async () => {
