@@ -172,6 +172,8 @@ async function buildLocked(
       env,
       mustExist: requireSecrets,
       log,
+      // the fleet's age recipients (the same in every site's plan): a new key is stored encrypted
+      ageRecipients: selected.find((p) => p.secrets?.ageRecipients.length)?.secrets?.ageRecipients ?? [],
     });
   } catch (err) {
     // --require-secrets with an empty or wrong --secrets: name the missing site secrets first

@@ -14,6 +14,7 @@ import { chmod, link, lstat, mkdir, open, readFile, rm, stat } from 'node:fs/pro
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { EnvironmentError } from '../util/diagnostics.js';
+import { ageDecrypt, ageEncrypt, loadAgeIdentity } from '../secrets/age.js';
 import {
   fingerprint,
   formatPrivateKey,
@@ -137,6 +138,33 @@ export interface LoadSigningKeyOptions {
   /** Never create a key (--require-secrets). */
   mustExist?: boolean;
   log?: (line: string) => void;
+  /**
+   * The fleet's age recipients: when set, a key made in the secrets directory is stored
+   * age-encrypted (SECRETS/_signing/id_ed25519.age), like site secrets, never in plaintext.
+   */
+  ageRecipients?: readonly string[];
+}
+
+/** SECRETS/_signing/id_ed25519.age: the fleet key, age-encrypted (fleets with age recipients). */
+export const secretsSigningKeyAge = (secretsDir: string): string => `${secretsSigningKey(secretsDir)}.age`;
+
+/** The fleet key stored age-encrypted in the secrets directory, decrypted in memory; undefined when absent. */
+async function readPrivateAge(path: string, env: NodeJS.ProcessEnv): Promise<SshPrivateKey | undefined> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new EnvironmentError(`cannot read the fleet signing key ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const identity = loadAgeIdentity(env, 'to decrypt the fleet signing key');
+  const text = await ageDecrypt(data, path, identity);
+  try {
+    return parsePrivateKey(text, path);
+  } catch (err) {
+    if (err instanceof SshFormatError) throw new EnvironmentError(err.message);
+    throw err;
+  }
 }
 
 /** Loads (or, the first time, creates) the fleet signing key for a build. Once per build. */
@@ -146,8 +174,15 @@ export async function loadSigningKey(opts: LoadSigningKeyOptions): Promise<Fleet
   const pinnedPath = catalogueSigningPub(opts.catalogueDir);
   const pinned = await readPublic(pinnedPath);
   const explicit = opts.signingKeyFile ?? (env.EDGEIMG_SIGNING_KEY ? env.EDGEIMG_SIGNING_KEY : undefined);
-  const keyPath = explicit !== undefined ? resolve(explicit) : secretsSigningKey(opts.secretsDir);
+  let keyPath = explicit !== undefined ? resolve(explicit) : secretsSigningKey(opts.secretsDir);
   let key = await readPrivate(keyPath);
+  if (!key && explicit === undefined) {
+    const agePath = secretsSigningKeyAge(opts.secretsDir);
+    key = await readPrivateAge(agePath, env);
+    if (key) keyPath = agePath;
+  } else if (key && explicit === undefined && (opts.ageRecipients?.length ?? 0) > 0) {
+    log(`the fleet signing key ${keyPath} is stored in plaintext although the fleet has age recipients: move it to ${secretsSigningKeyAge(opts.secretsDir)} (age -r … -o ${secretsSigningKeyAge(opts.secretsDir)} ${keyPath}, then delete ${keyPath})`);
+  }
   let created = false;
   if (!key) {
     const how = opts.signingKeyFile !== undefined ? '--signing-key' : explicit !== undefined ? '$EDGEIMG_SIGNING_KEY' : undefined;
@@ -161,7 +196,8 @@ export async function loadSigningKey(opts: LoadSigningKeyOptions): Promise<Fleet
     if (opts.mustExist) {
       throw new MissingSigningKeyError(`the fleet signing key is missing (${keyPath}) and existing secrets are required (--require-secrets or EDGEIMG_REQUIRE_SECRETS=1): refusing to create a new one`);
     }
-    ({ key, created } = await createOnce(opts.secretsDir));
+    ({ key, created } = await createOnce(opts.secretsDir, opts.ageRecipients ?? []));
+    if ((opts.ageRecipients?.length ?? 0) > 0) keyPath = secretsSigningKeyAge(opts.secretsDir);
   }
   if (pinned) {
     if (!sameKey(pinned, key.publicKey)) {
@@ -198,13 +234,22 @@ export async function loadSigningKey(opts: LoadSigningKeyOptions): Promise<Fleet
 }
 
 /** Creates SECRETS/_signing/id_ed25519 unless another build got there first (then reads theirs). */
-async function createOnce(secretsDir: string): Promise<{ key: SshPrivateKey; created: boolean }> {
+async function createOnce(secretsDir: string, recipients: readonly string[]): Promise<{ key: SshPrivateKey; created: boolean }> {
   const dir = join(secretsDir, SIGNING_DIR_NAME);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await lstat(dir);
   if (!st.isDirectory()) throw new EnvironmentError(`${dir} is not a directory`);
   if (process.platform !== 'win32' && (st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
   const fresh = generateKey(FLEET_PRINCIPAL);
+  if (recipients.length > 0) {
+    // encrypted in memory, written once: no plaintext copy ever reaches the disk
+    const final = secretsSigningKeyAge(secretsDir);
+    const won = await writeNewFile(final, Buffer.from(await ageEncrypt(formatPrivateKey(fresh), recipients)), 0o600);
+    if (won) return { key: fresh, created: true };
+    const theirs = await readPrivateAge(final, process.env);
+    if (!theirs) throw new EnvironmentError(`${final} disappeared while being created`);
+    return { key: theirs, created: false };
+  }
   const final = secretsSigningKey(secretsDir);
   const won = await writeNewFile(final, formatPrivateKey(fresh), 0o600);
   if (won) return { key: fresh, created: true };
@@ -214,7 +259,7 @@ async function createOnce(secretsDir: string): Promise<{ key: SshPrivateKey; cre
 }
 
 /** Writes a complete file under `path` only if none exists: a temporary file, linked into place. */
-async function writeNewFile(path: string, text: string, mode: number): Promise<boolean> {
+async function writeNewFile(path: string, text: string | Uint8Array, mode: number): Promise<boolean> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await open(tmp, 'wx', mode);
   try {

@@ -139,9 +139,15 @@ describe.skipIf(!haveTools)('edgeimg secrets with the real age and openssl', () 
     const b = await run('build', '--site', 'store-0412', '--catalogue', cat.catalogue, '--secrets', fresh, '--out', join(dir, 'out-fresh'));
     expect(b.code, b.err).toBe(0);
     expect((await readdir(join(fresh, 'store-0412'))).filter((f) => !f.startsWith('.'))).toEqual(['secrets.yaml.age']);
-    // the site secrets hold no PRIVATE key in plaintext (the fleet signing key in _signing is
-    // not age-encrypted yet: docs/secrets.md)
-    expect(await grepPrivate(fresh)).toEqual([]);
+    // nothing in the secrets directory holds a PRIVATE key in plaintext: the site secrets and
+    // the fleet signing key made by this build are both age-encrypted
+    expect((await execa('grep', ['-rl', 'PRIVATE', fresh], { reject: false })).stdout).toBe('');
+    expect((await readdir(join(fresh, '_signing'))).sort()).toEqual(['id_ed25519.age', 'id_ed25519.pub']);
+    expect(await ageDecryptCli(key1, join(fresh, '_signing', 'id_ed25519.age'))).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
+    // and the next build reads the encrypted key: same signature anchor, no new key
+    const again = await run('build', '--site', 'store-0412', '--catalogue', cat.catalogue, '--secrets', fresh, '--out', join(dir, 'out-fresh2'));
+    expect(again.code, again.err).toBe(0);
+    expect(await readFile(join(dir, 'out-fresh2/store-0412/manifest.json.sig'), 'utf8')).toBe(await readFile(join(dir, 'out-fresh/store-0412/manifest.json.sig'), 'utf8'));
     const yaml = await ageDecryptCli(key1, siteSecretsAgePath(fresh, 'store-0412'));
     expect(yaml).toMatch(/PRIVATE KEY|key:/);
   });
