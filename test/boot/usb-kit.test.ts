@@ -98,10 +98,10 @@ describe.runIf(ok)('verify --boot --via usb (firmware, USB mass storage)', () =>
     expect(r.err).toMatch(/ok {3}plant-0031\/server-1 boot-usb-onestick: nodes\/server-1\/kairos-stick\.iso .*it found config\.yaml on its own medium; 2 files match/);
     const sheet = readFileSync(join(out, 'plant-0031', 'field-sheet.html'), 'utf8');
     expect(sheet).toMatch(/alone instead of both sticks:<\/em> <code>nodes\/server-1\/kairos-stick\.iso<\/code>/);
-    const i = await run(['inspect', join(out, 'plant-0031', 'nodes', 'server-1', 'kairos-stick.iso'), '--out', out, '--site', 'plant-0031', '--node', 'server-1']);
+    const i = await run(['inspect', join(out, 'plant-0031', 'nodes', 'server-1', 'kairos-stick.iso'), '--out', out, '--secrets', join(work, 'secrets'), '--site', 'plant-0031', '--node', 'server-1']);
     expect(i.code, i.err).toBe(0);
     expect(i.err).toMatch(/Kairos one-stick \(live ISO \+ config\.yaml\) for plant-0031 node server-1/);
-    const wrong = await run(['inspect', join(out, 'plant-0031', 'nodes', 'agent-1', 'kairos-stick.iso'), '--out', out, '--site', 'plant-0031', '--node', 'server-1']);
+    const wrong = await run(['inspect', join(out, 'plant-0031', 'nodes', 'agent-1', 'kairos-stick.iso'), '--out', out, '--secrets', join(work, 'secrets'), '--site', 'plant-0031', '--node', 'server-1']);
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/PROBLEM: this stick is for node plant-0031\/agent-1/);
   }, 900_000);
