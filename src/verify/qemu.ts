@@ -757,3 +757,20 @@ async function doProbeKvm(timeoutMs: number, bin: string, dev: string): Promise<
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+let tcgAnnounced = false;
+
+/**
+ * The accelerator for a batch of boots: `forced`, else KVM when the probe finds it usable, else
+ * TCG (said once per process, through `log`).
+ */
+export async function chooseAccel(forced: Accel | undefined, log: (line: string) => void): Promise<Accel> {
+  if (forced) return forced;
+  const kvm = await probeKvm();
+  if (kvm.usable) return 'kvm';
+  if (!tcgAnnounced) {
+    tcgAnnounced = true;
+    log(`KVM unusable (${kvm.reason}); booting under TCG software emulation`);
+  }
+  return 'tcg';
+}

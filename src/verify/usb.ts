@@ -18,7 +18,7 @@ import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Manifest, ManifestArtifact, ManifestBootMedium, ManifestNode } from '../manifest/manifest.js';
 import type { CheckResult } from './static.js';
-import { probeKvm, runQemu, type Accel, type QemuFirmware, type QemuMedium } from './qemu.js';
+import { chooseAccel, runQemu, type Accel, type QemuFirmware, type QemuMedium } from './qemu.js';
 import { compareProbeReport, parseProbeTranscript, type ExpectedFile, type ProbeReport } from './probe-report.js';
 import { STICK_INFO_NAME, stickInfoFromManifest, stickInfoText } from '../media/stick-info.js';
 import { confinedArtifactProblem, shownPath } from './artifact-read.js';
@@ -84,12 +84,7 @@ async function classStickOf(manifest: Manifest, node: ManifestNode, cacheDir: st
 export async function usbKitChecks(siteDir: string, manifest: Manifest, o: UsbBootOptions): Promise<CheckResult[]> {
   const jobs = Math.max(1, o.jobs ?? availableParallelism());
   const timeoutMs = o.timeoutMs ?? USB_TIMEOUT_MS;
-  let accel = o.accel;
-  if (!accel) {
-    const kvm = await probeKvm();
-    accel = kvm.usable ? 'kvm' : 'tcg';
-    if (!kvm.usable) o.log(`KVM unusable (${kvm.reason}); booting under TCG software emulation`);
-  }
+  const accel = await chooseAccel(o.accel, o.log);
   const results: CheckResult[] = [];
   const kits: Kit[] = [];
   for (const node of manifest.nodes) {
@@ -131,7 +126,7 @@ export async function usbKitChecks(siteDir: string, manifest: Manifest, o: UsbBo
   }
   const logDir = join(siteDir, 'verify');
   await mkdir(logDir, { recursive: true });
-  const booted = await mapLimit(kits, jobs, (kit) => bootKit(siteDir, manifest, kit, { ...o, accel: accel!, timeoutMs, logDir }));
+  const booted = await mapLimit(kits, jobs, (kit) => bootKit(siteDir, manifest, kit, { ...o, accel, timeoutMs, logDir }));
   return [...results, ...booted];
 }
 
