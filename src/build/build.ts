@@ -11,9 +11,12 @@ import { closest } from '../catalogue/schema.js';
 import { resolveCacheDir } from '../images/cache.js';
 import { foreignBootDir, linkClassSticks, resolveClassSticks } from './boot-media.js';
 import type { SitePlan } from '../catalogue/plan.js';
-import { CatalogueError, formatDiagnostic, UsageError, type Diagnostic } from '../util/diagnostics.js';
+import { CatalogueError, formatDiagnostic, plural, UsageError, type Diagnostic } from '../util/diagnostics.js';
 import { mapLimit } from '../util/pool.js';
-import type { DigestInputs } from './inputs.js';
+import { overlayDigestsOf, type DigestInputs } from './inputs.js';
+import { unchangedSite, writeBuildStamps, type BuildStamp } from './stamp.js';
+import { bootDigestLines } from './boot-media.js';
+import { fingerprint } from '../trust/sshsig.js';
 import { runSiteJob, stickKeyOf, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
 import { defaultWorkers, WorkerPool } from './workers.js';
 import { checkOutPlacement, foreignOutput, lockOut, OutputError } from './output.js';
@@ -62,6 +65,12 @@ export interface BuildOptions {
    * created on first use when the catalogue pins no signing.pub (src/trust/signing-key.ts).
    */
   signingKeyFile?: string;
+  /**
+   * Rebuild every selected site even when OUT/<site> was built from the same inputs (input
+   * digest, generator version, media selection) and is intact; by default such a site is kept
+   * and reported as `unchanged` (src/build/stamp.ts).
+   */
+  force?: boolean;
 }
 
 export interface SiteResult extends SiteBuilt {
@@ -69,7 +78,10 @@ export interface SiteResult extends SiteBuilt {
 }
 
 export interface BuildResult {
+  /** Every selected site, in catalogue order: `status` says whether it was built or kept. */
   sites: SiteResult[];
+  /** How many selected sites were unchanged and kept as they are. */
+  unchanged: number;
 }
 
 export function parseShard(text: string): { index: number; count: number } {
@@ -112,18 +124,20 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const env = opts.env ?? process.env;
   const media = opts.media ?? ['iso'];
   // A fleet build starts its workers first: their start-up overlaps planning the catalogue.
+  // An incremental build of an existing OUT starts them only once it knows there is work.
   const planned = opts.workers ?? (opts.all || opts.sites.length >= 16 ? defaultWorkers(Infinity) : 1);
-  const pool = planned > 1 ? new WorkerPool(planned) : undefined;
+  const early = planned > 1 && (opts.force || !existsSync(resolve(opts.outDir)));
+  const pools: { pool?: WorkerPool; planned: number } = { planned, ...(early ? { pool: new WorkerPool(planned) } : {}) };
   try {
-    return await buildWith(opts, pool, log, env, media);
+    return await buildWith(opts, pools, log, env, media);
   } finally {
-    await pool?.close();
+    await pools.pool?.close();
   }
 }
 
 async function buildWith(
   opts: BuildOptions,
-  pool: WorkerPool | undefined,
+  pools: { pool?: WorkerPool; planned: number },
   log: (line: string) => void,
   env: NodeJS.ProcessEnv,
   media: MediaKind[],
@@ -138,7 +152,7 @@ async function buildWith(
   const outDir = resolve(opts.outDir);
   const lock = await lockOut(outDir, log);
   try {
-    return await buildLocked(opts, selected, catalogue, overlays, pool, log, env, media, outDir);
+    return await buildLocked(opts, selected, catalogue, overlays, pools, log, env, media, outDir);
   } finally {
     lock.release();
   }
@@ -149,7 +163,7 @@ async function buildLocked(
   selected: SitePlan[],
   catalogue: Awaited<ReturnType<typeof planFleet>>['catalogue'],
   overlays: Awaited<ReturnType<typeof planFleet>>['overlays'],
-  pool: WorkerPool | undefined,
+  pools: { pool?: WorkerPool; planned: number },
   log: (line: string) => void,
   env: NodeJS.ProcessEnv,
   media: MediaKind[],
@@ -185,17 +199,38 @@ async function buildLocked(
     }
     throw err;
   }
+  // Each job carries only the digests of its own overlays: jobs cross to worker threads.
+  const digestsOf = (plan: SitePlan): DigestInputs => ({ root: catalogue.root, overlayDigests: overlayDigestsOf([plan], (p) => overlays.get(p)) });
+  const signer = fingerprint(signing.key.publicKey);
+  const epoch = env.SOURCE_DATE_EPOCH ?? null;
+  // Incremental: a site built from the same inputs, still intact in OUT, is kept as it is.
+  const kept = new Map<string, SiteResult>();
+  if (!opts.force) {
+    const checks = await mapLimit(selected, SITE_CONCURRENCY, (plan) =>
+      unchangedSite({
+        outDir,
+        siteDir: join(outDir, plan.id),
+        plan,
+        media,
+        secretsDir: resolve(opts.secretsDir),
+        digestInputs: digestsOf(plan),
+        extra: bootDigestLines(plan, sticks, (n) => stickKeyOf(plan, n)),
+        signer,
+        epoch,
+      }),
+    );
+    checks.forEach((c, i) => {
+      if (c) kept.set(c.site, { ...c, dir: join(outDir, selected[i]!.id) });
+    });
+  }
+  const toBuild = selected.filter((p) => !kept.has(p.id));
+  if (kept.size > 0) log(`${plural(kept.size, 'site')} unchanged since the last build (same inputs, output intact): kept; --force rebuilds them`);
   await removeStaleStaging(outDir);
   const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   const results: SiteResult[] = [];
   const diagnostics: Diagnostic[] = [];
-  // Each job carries only the digests of its own input files: jobs cross to worker threads.
-  const digestsOf = (plan: SitePlan): DigestInputs => ({
-    root: catalogue.root,
-    fileDigests: new Map(plan.inputFiles.flatMap((f) => (catalogue.fileDigests.has(f) ? [[f, catalogue.fileDigests.get(f)!]] : []))),
-  });
-  const jobs: SiteJob[] = selected.map((plan) => ({
+  const jobs: SiteJob[] = toBuild.map((plan) => ({
     plan,
     secretsDir: resolve(opts.secretsDir),
     stagingDir: join(staging, plan.id),
@@ -205,15 +240,22 @@ async function buildLocked(
     requireSecrets,
     classSticks: sticks,
     signingSeed: signing.key.seed,
+    signer,
   }));
+  if (!pools.pool && pools.planned > 1 && jobs.length >= 16) pools.pool = new WorkerPool(pools.planned);
+  const pool = pools.pool;
   try {
     const outcomes = pool && jobs.length >= 16
       ? await pool.run(jobs, log)
       : await mapLimit(jobs, SITE_CONCURRENCY, (job) => runSiteJob(job, overlays, log));
     const created: string[] = [];
+    const stamps: Array<{ site: string; stamp: BuildStamp }> = [];
     for (const [i, o] of outcomes.entries()) {
       if (!o.ok) diagnostics.push(...o.diagnostics);
-      else results.push({ ...o.built, dir: join(outDir, jobs[i]!.plan.id) });
+      else {
+        results.push({ ...o.built, dir: join(outDir, jobs[i]!.plan.id) });
+        stamps.push({ site: o.built.site, stamp: o.stamp });
+      }
       if (o.ok ? o.built.secretsCreated : o.secretsCreated) created.push(jobs[i]!.plan.id);
     }
     if (diagnostics.length > 0) {
@@ -223,6 +265,10 @@ async function buildLocked(
     const foreignNow = foreignOutput(outDir, results.map((r) => r.site));
     if (foreignNow.length > 0) throw new OutputError(foreignNow.join('\n'));
     for (const r of results) await swapInto(join(staging, r.site), r.dir, log);
+    writeBuildStamps(outDir, stamps);
+    for (const k of kept.values()) results.push(k);
+    const order = new Map(selected.map((p, i) => [p.id, i]));
+    results.sort((a, b) => order.get(a.site)! - order.get(b.site)!);
     const needed = new Set(selected.flatMap((plan) => plan.nodes.map((n) => stickKeyOf(plan, n))).filter((k) => sticks[k]));
     for (const placed of linkClassSticks(outDir, [...needed].map((k) => sticks[k]!))) {
       if (placed.how !== 'kept') log(`class boot stick ${placed.path} (${placed.how === 'linked' ? 'hard link into the image cache, no copy' : 'copied: the image cache is on another filesystem'})`);
@@ -232,7 +278,7 @@ async function buildLocked(
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  return { sites: results };
+  return { sites: results, unchanged: kept.size };
 }
 
 /**

@@ -18,7 +18,8 @@ import { kairosVersionKey } from '../images/assets.js';
 import { writeSparseFileSync } from '../media/sparse.js';
 import { artifactOf, serializeManifest, type Manifest, type ManifestArtifact } from '../manifest/manifest.js';
 import { generator } from '../version.js';
-import { inputDigest, type DigestInputs } from './inputs.js';
+import { inputDigest, type DigestInputs, type SiteSecretsInput } from './inputs.js';
+import { effectiveMedia, makeBuildStamp, type BuildStamp } from './stamp.js';
 import { bootDigestLines, classStickKey, type ClassStick } from './boot-media.js';
 import { STICK_INFO_NAME } from '../media/stick-info.js';
 import { privateKeyFromSeed, signSshsig, SSHSIG_NAMESPACE_MANIFEST, type SshPrivateKey } from '../trust/sshsig.js';
@@ -43,6 +44,8 @@ export interface SiteJob {
    * manifest.json.sig is signed with it. Without it no signature is written. Never logged.
    */
   signingSeed?: Uint8Array;
+  /** The signing key's public fingerprint (SHA256:…): part of the input digest. */
+  signer?: string;
 }
 
 export interface SiteBuilt {
@@ -52,19 +55,29 @@ export interface SiteBuilt {
   secretsCreated: boolean;
   inputDigest: string;
   artifacts: ManifestArtifact[];
+  /** `unchanged`: an incremental build found OUT/<site> built from the same inputs and kept it. */
+  status: 'built' | 'unchanged';
 }
 
-export type SiteOutcome = { ok: true; built: SiteBuilt } | { ok: false; diagnostics: Diagnostic[]; secretsCreated: boolean };
+export type SiteOutcome = { ok: true; built: SiteBuilt; stamp: BuildStamp } | { ok: false; diagnostics: Diagnostic[]; secretsCreated: boolean };
 
 export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (line: string) => void): Promise<SiteOutcome> {
   const { plan } = job;
-  const { secrets, created } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os, { mustExist: job.requireSecrets, ...(plan.secrets?.ageRecipients.length ? { ageRecipients: plan.secrets.ageRecipients } : {}) });
+  const { secrets, created, storeSha256 } = await loadOrCreateSiteSecrets(job.secretsDir, plan.id, plan.os, { mustExist: job.requireSecrets, ...(plan.secrets?.ageRecipients.length ? { ageRecipients: plan.secrets.ageRecipients } : {}) });
   if (created) log(`${plan.id}: generated site secrets in ${join(job.secretsDir, plan.id)}`);
   const signer = job.signingSeed ? signerOf(job.signingSeed) : undefined;
-  const r = await buildSite(plan, secrets, job.digestInputs, overlays, job.stagingDir, job.media, job.env, job.classSticks, signer);
+  const secretsInput = { secretsSha256: sha256Hex(JSON.stringify(secrets)), ...(job.signer ? { signer: job.signer } : {}) };
+  const r = await buildSite(plan, secrets, secretsInput, job.digestInputs, overlays, job.stagingDir, job.media, job.env, job.classSticks, signer);
   if ('diagnostics' in r) return { ok: false, diagnostics: r.diagnostics, secretsCreated: created };
+  const stamp = makeBuildStamp(job.stagingDir, {
+    inputDigest: r.inputDigest,
+    media: effectiveMedia(plan, job.media),
+    secretsStore: storeSha256,
+    secretsSha256: secretsInput.secretsSha256,
+    epoch: job.env.SOURCE_DATE_EPOCH ?? null,
+  });
   log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
-  return { ok: true, built: { ...r, secretsCreated: created } };
+  return { ok: true, built: { ...r, secretsCreated: created, status: 'built' }, stamp };
 }
 
 export { classStickKey };
@@ -105,6 +118,7 @@ function osVersionOf(plan: SitePlan): string {
 async function buildSite(
   plan: SitePlan,
   secrets: SiteSecrets,
+  secretsInput: SiteSecretsInput,
   digestInputs: DigestInputs,
   overlays: OverlayCache,
   dir: string,
@@ -112,9 +126,9 @@ async function buildSite(
   env: Record<string, string | undefined>,
   classSticks: SiteJob['classSticks'],
   signer: SshPrivateKey | undefined,
-): Promise<Omit<SiteBuilt, 'secretsCreated'> | { diagnostics: Diagnostic[] }> {
+): Promise<Omit<SiteBuilt, 'secretsCreated' | 'status'> | { diagnostics: Diagnostic[] }> {
   const keyOf = (n: SitePlan['nodes'][number]): string => stickKeyOf(plan, n);
-  const digest = inputDigest(digestInputs, plan, sha256Hex(JSON.stringify(secrets)), bootDigestLines(plan, classSticks, keyOf));
+  const digest = inputDigest(digestInputs, plan, secretsInput, bootDigestLines(plan, classSticks, keyOf));
   const epoch = resolveEpoch(env, digest.slice('sha256:'.length));
   const artifacts: ManifestArtifact[] = [];
   const diagnostics: Diagnostic[] = [];

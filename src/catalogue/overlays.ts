@@ -4,6 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Diagnostic, SourcePos } from '../util/diagnostics.js';
 import { sha256Hex } from '../util/fsx.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { excerpt } from './excerpt.js';
 import { readCatalogueFile, referenceMessage, type Confinement } from './files.js';
 import { displayPath } from './load.js';
@@ -28,6 +29,11 @@ export interface OverlayFile {
   patches: OverlayPatch[];
   doc: YamlDoc;
   sha256: string;
+  /**
+   * sha256 of what the overlay does (name, filters, patches as parsed), not of its text: a
+   * comment or layout edit leaves it unchanged (the build's input digest uses this).
+   */
+  contentSha256: string;
 }
 
 export class OverlayCache {
@@ -90,7 +96,8 @@ export class OverlayCache {
       }
       if (diagnostics.length === 0) {
         const v = doc.value as Pick<OverlayFile, 'os' | 'roles' | 'talosMinors' | 'patches'> & { metadata: { name: string } };
-        overlay = { path: abs, display, name: v.metadata.name, os: v.os, roles: v.roles, talosMinors: v.talosMinors, patches: v.patches, doc, sha256: sha256Hex(text) };
+        const content = { name: v.metadata.name, os: v.os, roles: v.roles, talosMinors: v.talosMinors, patches: v.patches };
+        overlay = { path: abs, display, ...content, doc, sha256: sha256Hex(text), contentSha256: sha256Hex(canonicalJson(content)) };
       }
     }
     const result = { overlay, diagnostics };

@@ -34,6 +34,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     cache: { type: 'string' },
     'allow-standin': { type: 'boolean' },
     'signing-key': { type: 'string' },
+    force: { type: 'boolean' },
   });
   const sites = values.site ?? [];
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
@@ -54,6 +55,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     ...(values.cache ? { cacheDir: values.cache } : {}),
     ...(values['allow-standin'] ? { allowStandin: true } : {}),
     ...(values['signing-key'] ? { signingKeyFile: values['signing-key'] } : {}),
+    ...(values.force ? { force: true } : {}),
     warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
     log: (line) => io.err(`edgeimg: ${line}\n`),
     });
@@ -62,15 +64,20 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     if (values.json) io.out(`${JSON.stringify(failureJson(err, values.out!))}\n`);
     throw err;
   }
-  const nodes = result.sites.reduce((n, s) => n + s.nodes.length, 0);
-  io.err(`edgeimg: built ${plural(result.sites.length, 'site')}, ${plural(nodes, 'node')} into ${values.out} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
+  const built = result.sites.filter((s) => s.status === 'built');
+  const nodes = built.reduce((n, s) => n + s.nodes.length, 0);
+  const skipped = result.unchanged > 0 ? `; ${plural(result.unchanged, 'site')} unchanged, skipped` : '';
+  io.err(`edgeimg: built ${plural(built.length, 'site')}, ${plural(nodes, 'node')} into ${values.out}${skipped} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
   if (values.json) {
     io.out(
       `${JSON.stringify({
         ok: true,
         out: values.out,
+        built: built.length,
+        unchanged: result.unchanged,
         sites: result.sites.map((s) => ({
           site: s.site,
+          status: s.status,
           os: s.os,
           dir: s.dir,
           nodes: s.nodes,

@@ -22,6 +22,7 @@ export {
   parseSiteSecrets,
   serializeSiteSecrets,
   siteSecretsPath,
+  siteStoreFingerprint,
   SECRETS_FILE_NAME,
   SECRETS_FORMAT_VERSION,
   type SiteOs,

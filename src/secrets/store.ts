@@ -343,6 +343,8 @@ export interface StoredSiteSecrets {
   encrypted: boolean;
   /** The file holding them: secrets.yaml or secrets.yaml.age. */
   file: string;
+  /** sha256 (hex) of that file's bytes as read: an incremental build's stamp of the store. */
+  fileSha256: string;
 }
 
 export interface ReadStoreOptions {
@@ -371,12 +373,32 @@ export async function readSiteStore(secretsDir: string, siteId: string, opts: Re
   }
   if (plain !== undefined) {
     const text = plain.toString('utf8');
-        return { secrets: await parseChecked(text, plainFile, opts.os, text, opts.checkPki), text, encrypted: false, file: plainFile };
+    return { secrets: await parseChecked(text, plainFile, opts.os, text, opts.checkPki), text, encrypted: false, file: plainFile, fileSha256: sha256Of(plain) };
   }
   if (cipher === undefined) return undefined;
   const identity = loadAgeIdentity(opts.env, `to decrypt ${ageFile}`);
   const text = await ageDecrypt(cipher, ageFile, identity);
-    return { secrets: await parseChecked(text, ageFile, opts.os, cipher, opts.checkPki), text, encrypted: true, file: ageFile };
+  return { secrets: await parseChecked(text, ageFile, opts.os, cipher, opts.checkPki), text, encrypted: true, file: ageFile, fileSha256: sha256Of(cipher) };
+}
+
+const sha256Of = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/**
+ * The sha256 (hex) of the file a site's secrets are stored in (secrets.yaml or
+ * secrets.yaml.age), without parsing or decrypting it; undefined when there is none. An
+ * incremental build compares it with the stamp of the last build: equal bytes, equal secrets.
+ */
+export async function siteStoreFingerprint(secretsDir: string, siteId: string): Promise<string | undefined> {
+  for (const file of [siteSecretsAgePath(secretsDir, siteId), siteSecretsPath(secretsDir, siteId)]) {
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await readStoreFile(file, false);
+    } catch {
+      return undefined; // unreadable or not a file: the full load reports it
+    }
+    if (bytes !== undefined) return sha256Of(bytes);
+  }
+  return undefined;
 }
 
 async function ensurePrivateDir(dir: string): Promise<void> {
@@ -445,11 +467,11 @@ async function publishOnce(path: string, dir: string, data: string | Uint8Array)
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Load the winner's file after losing a creation race (tolerates a writer without link(2) still writing). */
-async function loadWinner(secretsDir: string, siteId: string, os: SiteOs, env: NodeJS.ProcessEnv | undefined): Promise<SiteSecrets> {
+async function loadWinner(secretsDir: string, siteId: string, os: SiteOs, env: NodeJS.ProcessEnv | undefined): Promise<StoredSiteSecrets> {
   for (let attempt = 0; ; attempt++) {
     try {
       const s = await readSiteStore(secretsDir, siteId, { os, ...(env ? { env } : {}) });
-      if (s) return s.secrets;
+      if (s) return s;
       fail(siteSecretsPath(secretsDir, siteId), 'disappeared while being created');
     } catch (err) {
       if (attempt >= 20) throw err;
@@ -479,10 +501,10 @@ export async function loadOrCreateSiteSecrets(
   siteId: string,
   os: SiteOs,
   opts: LoadOrCreateOptions = {},
-): Promise<{ secrets: SiteSecrets; created: boolean }> {
+): Promise<{ secrets: SiteSecrets; created: boolean; storeSha256: string }> {
   const file = siteSecretsPath(secretsDir, siteId);
   const existing = await readSiteStore(secretsDir, siteId, { os, checkPki: true, ...(opts.env ? { env: opts.env } : {}) });
-  if (existing) return { secrets: existing.secrets, created: false };
+  if (existing) return { secrets: existing.secrets, created: false, storeSha256: existing.fileSha256 };
   if (opts.mustExist) {
     throw new EnvironmentError(
       `site secrets for ${siteId} are missing (${file}) and existing secrets are required (--require-secrets or EDGEIMG_REQUIRE_SECRETS=1): ` +
@@ -504,9 +526,10 @@ export async function loadOrCreateSiteSecrets(
   if (won) {
     await fsyncDir(dir);
     await markPkiChecked(target, `sha256:${createHash('sha256').update(data).digest('hex')}`);
-    return { secrets: fresh, created: true };
+    return { secrets: fresh, created: true, storeSha256: sha256Of(data) };
   }
-  return { secrets: await loadWinner(secretsDir, siteId, os, opts.env), created: false };
+  const winner = await loadWinner(secretsDir, siteId, os, opts.env);
+  return { secrets: winner.secrets, created: false, storeSha256: winner.fileSha256 };
 }
 
 /**

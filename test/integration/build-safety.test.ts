@@ -121,14 +121,15 @@ describe('concurrency and pipes', () => {
     const secrets = join(work, 'conc-s');
     expect((await run(['build', '--all', '--catalogue', catalogue, '--out', out, '--secrets', secrets])).code).toBe(0);
     const runs = await Promise.all(
-      [0, 1, 2].map(() => execa('node', ['--import', 'tsx', cli, 'build', '--all', '--catalogue', catalogue, '--out', out, '--secrets', secrets], { cwd: repoRoot, reject: false, timeout: 120_000 })),
+      // --force: each really rebuilds and swaps (an incremental build would keep every site)
+      [0, 1, 2].map(() => execa('node', ['--import', 'tsx', cli, 'build', '--all', '--force', '--catalogue', catalogue, '--out', out, '--secrets', secrets], { cwd: repoRoot, reject: false, timeout: 120_000 })),
     );
     for (const p of runs) expect(p.exitCode, p.stderr).toBe(0);
     expect(runs.some((p) => /another build \(pid \d+\) holds .*; waiting/.test(p.stderr))).toBe(true);
     for (const site of ['store-0412', 'store-0007', 'plant-0031', 'lab-0001']) {
       expect((await staticChecks(join(out, site))).results.filter((c) => !c.ok)).toEqual([]);
     }
-    expect(readdirSync(out).sort()).toEqual(['lab-0001', 'plant-0031', 'store-0007', 'store-0412']);
+    expect(readdirSync(out).filter((n) => n !== '.edgeimg-state').sort()).toEqual(['lab-0001', 'plant-0031', 'store-0007', 'store-0412']);
   }, 300_000);
 
   it('takes over a lock left by a build that died', async () => {
@@ -145,7 +146,7 @@ describe('concurrency and pipes', () => {
     const out = join(work, 'pipe');
     const secrets = join(work, 'pipe-s');
     expect((await run(['build', '--all', '--catalogue', catalogue, '--out', out, '--secrets', secrets])).code).toBe(0);
-    const child = execa('node', ['--import', 'tsx', cli, 'build', '--all', '--catalogue', catalogue, '--out', out, '--secrets', secrets], { cwd: repoRoot, reject: false, stderr: 'pipe' });
+    const child = execa('node', ['--import', 'tsx', cli, 'build', '--all', '--force', '--catalogue', catalogue, '--out', out, '--secrets', secrets], { cwd: repoRoot, reject: false, stderr: 'pipe' });
     child.stderr!.destroy(); // the reader goes away: every later write to stderr fails with EPIPE
     const p = await child;
     expect(p.exitCode).toBe(0);
@@ -230,7 +231,7 @@ describe('usability', () => {
     expect((await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', out, '--secrets', s])).code).toBe(0);
     mkdirSync(join(out, 'store-0007', 'verify'));
     writeFileSync(join(out, 'store-0007', 'verify', 'cp-1-seed-iso.log'), 'serial log');
-    const r = await run(['build', '--site', 'store-0007', '--catalogue', catalogue, '--out', out, '--secrets', s]);
+    const r = await run(['build', '--force', '--site', 'store-0007', '--catalogue', catalogue, '--out', out, '--secrets', s]);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/store-0007: kept the previous verify logs in .*store-0007\/verify/);
     expect(readFileSync(join(out, 'store-0007', 'verify', 'cp-1-seed-iso.log'), 'utf8')).toBe('serial log');

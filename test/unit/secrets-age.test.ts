@@ -1,7 +1,8 @@
 // Site secrets at rest with age (src/secrets/age.ts, store.ts) and the lifecycle operations
 // (lifecycle.ts), without external tools; test/integration/secrets-lifecycle.test.ts checks
 // the same against the real age and openssl CLIs.
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +102,7 @@ describe('encrypted site store', () => {
     expect(raw.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
     expect(raw.includes('PRIVATE')).toBe(false);
     const again = await loadOrCreateSiteSecrets(secretsDir, 's1', 'kairos', { ageRecipients: [key.recipient], env });
-    expect(again).toEqual({ secrets, created: false });
+    expect(again).toEqual({ secrets, created: false, storeSha256: createHash('sha256').update(readFileSync(join(secretsDir, 's1', 'secrets.yaml.age'))).digest('hex') });
     // SOPS_AGE_KEY_FILE is honoured too
     const viaSops = await readSiteStore(secretsDir, 's1', { env: { SOPS_AGE_KEY_FILE: key.file } });
     expect(viaSops?.secrets).toEqual(secrets);
