@@ -14,7 +14,8 @@ import type { SitePlan } from '../catalogue/plan.js';
 import { CatalogueError, formatDiagnostic, plural, UsageError, type Diagnostic } from '../util/diagnostics.js';
 import { mapLimit } from '../util/pool.js';
 import { overlayDigestsOf, type DigestInputs } from './inputs.js';
-import { unchangedSite, writeBuildStamps, type BuildStamp } from './stamp.js';
+import { STATE_DIR_NAME, unchangedSite, writeBuildStamps, type BuildStamp } from './stamp.js';
+import { ParseCache } from '../catalogue/parse-cache.js';
 import { bootDigestLines } from './boot-media.js';
 import { fingerprint } from '../trust/sshsig.js';
 import { runSiteJob, stickKeyOf, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
@@ -146,13 +147,17 @@ async function buildWith(
     { flag: '--secrets', dir: opts.secretsDir },
     { flag: '--catalogue', dir: opts.catalogueDir },
   ]);
-  const { catalogue, plans, overlays, warnings } = await planFleet(opts.catalogueDir, { strict: opts.strict });
+  const outDir = resolve(opts.outDir);
+  // --force is a clean build: every document is parsed again
+  const parseCache = opts.force ? undefined : ParseCache.open(join(outDir, STATE_DIR_NAME, 'catalogue.cache'));
+  const { catalogue, plans, overlays, warnings } = await planFleet(opts.catalogueDir, { strict: opts.strict, ...(parseCache ? { parseCache } : {}) });
   for (const w of warnings) (opts.warn ?? ((d: Diagnostic) => log(formatDiagnostic(d))))(w);
   const selected = selectSites(plans, opts);
-  const outDir = resolve(opts.outDir);
   const lock = await lockOut(outDir, log);
   try {
-    return await buildLocked(opts, selected, catalogue, overlays, pools, log, env, media, outDir);
+    const result = await buildLocked(opts, selected, catalogue, overlays, pools, log, env, media, outDir);
+    parseCache?.save();
+    return result;
   } finally {
     lock.release();
   }
@@ -169,8 +174,6 @@ async function buildLocked(
   media: MediaKind[],
   outDir: string,
 ): Promise<BuildResult> {
-  const foreign = [...foreignOutput(outDir, selected.map((p) => p.id)), ...foreignBootDir(outDir)];
-  if (foreign.length > 0) throw new OutputError(foreign.join('\n'));
   const sticks = await resolveClassSticks(selected, opts.catalogueDir, resolveCacheDir(opts.cacheDir, env), opts.allowStandin ?? false);
   if (media.includes('onestick') && selected.some((p) => p.os === 'talos')) {
     log('--media onestick applies to Kairos sites only: a Talos node takes its class boot stick plus its seed stick (docs/field.md)');
@@ -219,12 +222,20 @@ async function buildLocked(
         epoch,
       }),
     );
+    const reasons = new Map<string, number>();
     checks.forEach((c, i) => {
-      if (c) kept.set(c.site, { ...c, dir: join(outDir, selected[i]!.id) });
+      if ('rebuild' in c) reasons.set(c.rebuild, (reasons.get(c.rebuild) ?? 0) + 1);
+      else kept.set(c.site, { ...c, dir: join(outDir, selected[i]!.id) });
     });
+    if (kept.size > 0) log(`${plural(kept.size, 'site')} unchanged since the last build (same inputs, output intact): kept; --force rebuilds them`);
+    if (reasons.size > 0 && kept.size > 0) {
+      log(`rebuilding ${plural(selected.length - kept.size, 'site')}: ${[...reasons].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} (${n})`).join(', ')}`);
+    }
   }
   const toBuild = selected.filter((p) => !kept.has(p.id));
-  if (kept.size > 0) log(`${plural(kept.size, 'site')} unchanged since the last build (same inputs, output intact): kept; --force rebuilds them`);
+  // what a build would replace must be edgeimg's (a kept site is not touched)
+  const foreign = [...foreignOutput(outDir, toBuild.map((p) => p.id)), ...foreignBootDir(outDir)];
+  if (foreign.length > 0) throw new OutputError(foreign.join('\n'));
   await removeStaleStaging(outDir);
   const staging = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });

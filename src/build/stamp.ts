@@ -99,28 +99,30 @@ export interface UnchangedCheck {
 
 /**
  * The site as it is in OUT when it was built from exactly these inputs and every file it wrote
- * is still there, same size and mtime; otherwise undefined (rebuild). Never throws for a
+ * is still there, same size and mtime; otherwise why it must be rebuilt. Never throws for a
  * missing, old or damaged stamp or manifest: those rebuild.
  */
-export async function unchangedSite(c: UnchangedCheck): Promise<SiteBuilt | undefined> {
+export async function unchangedSite(c: UnchangedCheck): Promise<SiteBuilt | { rebuild: string }> {
+  const why = (rebuild: string): { rebuild: string } => ({ rebuild });
   try {
     const stamp = readJson(stampPath(c.outDir, c.plan.id), MAX_STAMP_BYTES) as BuildStamp | undefined;
-    if (!stamp || stamp.schemaVersion !== 1 || stamp.generator !== generator().version) return undefined;
-    if (stamp.epoch !== c.epoch || JSON.stringify(stamp.media) !== JSON.stringify(effectiveMedia(c.plan, c.media))) return undefined;
-    if (!stamp.files || typeof stamp.files !== 'object') return undefined;
-    if ((await siteStoreFingerprint(c.secretsDir, c.plan.id)) !== stamp.secretsStore) return undefined;
+    if (!stamp || stamp.schemaVersion !== 1 || !stamp.files || typeof stamp.files !== 'object') return why('no previous build');
+    if (stamp.generator !== generator().version) return why('edgeimg version changed');
+    if (JSON.stringify(stamp.media) !== JSON.stringify(effectiveMedia(c.plan, c.media))) return why('media selection changed');
+    if (stamp.epoch !== c.epoch) return why('SOURCE_DATE_EPOCH changed');
+    if ((await siteStoreFingerprint(c.secretsDir, c.plan.id)) !== stamp.secretsStore) return why('site secrets changed');
     const digest = inputDigest(c.digestInputs, c.plan, { secretsSha256: stamp.secretsSha256, ...(c.signer ? { signer: c.signer } : {}) }, c.extra);
-    if (digest !== stamp.inputDigest) return undefined;
+    if (digest !== stamp.inputDigest) return why('inputs changed');
     for (const [rel, [bytes, mtime]] of Object.entries(stamp.files)) {
       const st = lstatSync(join(c.siteDir, rel), { throwIfNoEntry: false });
-      if (!st?.isFile() || st.size !== bytes || st.mtimeMs !== mtime) return undefined;
+      if (!st?.isFile() || st.size !== bytes || st.mtimeMs !== mtime) return why('output changed since the last build');
     }
     const required = ['manifest.json', SHA256SUMS_NAME, ...(c.signer ? [MANIFEST_SIG_NAME] : [])];
-    if (required.some((r) => !stamp.files[r])) return undefined;
+    if (required.some((r) => !stamp.files[r])) return why('output incomplete');
     const manifest = readJson(join(c.siteDir, 'manifest.json'), MAX_MANIFEST_BYTES) as Manifest | undefined;
-    if (!manifest || !Array.isArray(manifest.artifacts) || !Array.isArray(manifest.nodes)) return undefined;
-    if (manifest.site !== c.plan.id || manifest.inputDigest !== digest) return undefined;
-    if (manifest.artifacts.some((a) => stamp.files[a.path]?.[0] !== a.bytes)) return undefined;
+    if (!manifest || !Array.isArray(manifest.artifacts) || !Array.isArray(manifest.nodes)) return why('output changed since the last build');
+    if (manifest.site !== c.plan.id || manifest.inputDigest !== digest) return why('output changed since the last build');
+    if (manifest.artifacts.some((a) => stamp.files[a.path]?.[0] !== a.bytes)) return why('output changed since the last build');
     return {
       site: c.plan.id,
       os: c.plan.os,
@@ -131,6 +133,6 @@ export async function unchangedSite(c: UnchangedCheck): Promise<SiteBuilt | unde
       status: 'unchanged',
     };
   } catch {
-    return undefined;
+    return why('no previous build');
   }
 }

@@ -10,7 +10,8 @@ import type { Diagnostic } from '../util/diagnostics.js';
 import { excerpt } from './excerpt.js';
 import { fileTypeOf, readRegularFileSync } from '../util/safe-read.js';
 import { MAX_CATALOGUE_FILE_BYTES } from './files.js';
-import { parseYaml, type YamlDoc } from './yaml.js';
+import { parseYaml, type PositionIndex, type YamlDoc } from './yaml.js';
+import type { ParseCache } from './parse-cache.js';
 import { validateDocument } from './schema.js';
 import type { Catalogue, Entry, FleetSpec, HardwareSpec, ProfileSpec, SiteSpec } from './types.js';
 
@@ -69,7 +70,28 @@ function listYamlFiles(dir: string, diagnostics: Diagnostic[]): string[] {
   return out.sort();
 }
 
-export async function loadCatalogue(dir: string): Promise<LoadResult> {
+export interface LoadOptions {
+  /** Parsed documents of files seen before (incremental builds; src/catalogue/parse-cache.ts). */
+  parseCache?: ParseCache;
+}
+
+/**
+ * A cached document: its value now, its positions (a parse of the same text) only when a
+ * diagnostic asks for one.
+ */
+function cachedDoc(file: string, text: string, index: number, value: unknown): YamlDoc {
+  let pos: PositionIndex | undefined;
+  return {
+    file,
+    value,
+    get pos(): PositionIndex {
+      pos ??= parseYaml(file, text).docs[index]!.pos;
+      return pos;
+    },
+  };
+}
+
+export async function loadCatalogue(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const root = resolve(dir);
   const diagnostics: Diagnostic[] = [];
   const catalogue: Catalogue = {
@@ -95,17 +117,32 @@ export async function loadCatalogue(dir: string): Promise<LoadResult> {
       continue;
     }
     const buf = read.data;
-    catalogue.fileDigests.set(abs, sha256Hex(buf));
-    const { docs, diagnostics: yamlDiags } = parseYaml(displayPath(abs), buf.toString('utf8'));
+    const sha = sha256Hex(buf);
+    catalogue.fileDigests.set(abs, sha);
+    const display = displayPath(abs);
+    const cached = opts.parseCache?.get(sha);
+    if (cached) {
+      // these very bytes parsed and passed the schema before
+      const text = buf.toString('utf8');
+      cached.forEach((value, i) => index(cachedDoc(display, text, i, value), catalogue, fleets, diagnostics));
+      continue;
+    }
+    const { docs, diagnostics: yamlDiags } = parseYaml(display, buf.toString('utf8'));
     diagnostics.push(...yamlDiags);
+    let clean = yamlDiags.length === 0;
+    const valid: YamlDoc[] = [];
     for (const doc of docs) {
       const schemaDiags = validateDocument(doc);
       if (schemaDiags.length > 0) {
         diagnostics.push(...schemaDiags);
+        clean = false;
         continue;
       }
+      valid.push(doc);
       index(doc, catalogue, fleets, diagnostics);
     }
+    // copied now, before resolve reads (or changes) anything
+    if (clean) opts.parseCache?.set(sha, valid.map((d) => d.value));
   }
   if (fleets.length === 0 && !diagnostics.some((d) => /YAML|Fleet/.test(d.message))) {
     diagnostics.push({ file: displayPath(root), line: 1, col: 1, message: 'no Fleet document found in the catalogue' });
