@@ -26,3 +26,6 @@ export { signSshsig, verifySshsig, allowedSignersLine, parseAllowedSigners, pars
 export { loadSigningKey, resolveTrustAnchor, type FleetSigningKey, type TrustAnchor } from './trust/signing-key.js';
 export { checkManifestSignature } from './trust/manifest-sig.js';
 export { sha256sums, MANIFEST_SIG_NAME, SHA256SUMS_NAME } from './trust/sums.js';
+export { publishSite, type PublishOptions, type PublishResult } from './oci/publish.js';
+export { pullSite, type PullOptions, type PullResult } from './oci/pull.js';
+export { fleetReport, writeReportFile, checkReportPath, type FleetReport, type FleetReportOptions, type FleetReportSummary, type SiteReport } from './report/index.js';

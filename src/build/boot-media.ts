@@ -56,6 +56,20 @@ export async function resolveClassSticks(plans: SitePlan[], catalogueDir: string
   return out;
 }
 
+/**
+ * The class boot sticks as images.lock pins them, without looking at any cache: what a
+ * site's input digest says about boot images when nothing is downloaded (`edgeimg affected`).
+ */
+export function pinnedClassSticks(plans: SitePlan[], catalogueDir: string): Record<string, ClassStick> {
+  const lock = readLock(catalogueDir);
+  const out: Record<string, ClassStick> = {};
+  for (const need of imageNeeds(plans)) {
+    const boot = need.assets.find((a) => a.use === 'boot');
+    if (boot) out[classStickKey(need.hardwareClass, need.os, need.version)] = { medium: mediumOf(need, boot.name, boot.path, lock, undefined) };
+  }
+  return out;
+}
+
 function mediumOf(need: ImageNeed, name: string, asset: string, lock: ImagesLock, standins: ImagesLock | undefined): ManifestBootMedium {
   const pin = lock.pins.get(asset) ?? standins?.pins.get(asset);
   return {

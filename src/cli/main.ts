@@ -12,7 +12,7 @@ const USAGE = `Usage:
   edgeimg validate [--catalogue DIR] [--strict] [--json]
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
                 [--secrets DIR] [--media iso,img,onestick] [--cache DIR] [--allow-standin]
-                [--strict] [--require-secrets] [--json]
+                [--strict] [--require-secrets] [--force] [--json]
   edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb|pxe]]
                 [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
   edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
@@ -28,6 +28,13 @@ const USAGE = `Usage:
   edgeimg secrets import --site ID (FILE | --token TOKEN | --token-file FILE) [--force]
   edgeimg secrets encrypt|decrypt (--site ID ... | --all) [--secrets DIR] [--catalogue DIR]
   edgeimg secrets signing-key [--public | --allowed-signers]
+  edgeimg publish --site ID --to REGISTRY/REPO[:TAG] [--out DIR] [--include-secrets] [--plain-http]
+                [--chunk-size BYTES] [--timeout S] [--json]
+  edgeimg pull REGISTRY/REPO[:TAG|@sha256:DIGEST] [--out DIR] [--catalogue DIR] [--secrets DIR]
+                [--plain-http] [--timeout S] [--json]
+  edgeimg report [--site ID ... | --all] --html FILE [--catalogue DIR] [--out DIR] [--secrets DIR]
+                [--now TIME] [--json]
+  edgeimg affected --base REF [--head REF] [--catalogue DIR] [--max-jobs N] [--json]
 
 Options:
   --catalogue DIR   catalogue directory (default ./catalogue)
@@ -72,7 +79,7 @@ edgeimg output for that site.
 
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
                 [--secrets DIR] [--media iso,img,onestick] [--cache DIR] [--allow-standin]
-                [--strict] [--require-secrets] [--json]
+                [--strict] [--require-secrets] [--force] [--json]
 
   --media LIST   per-node media, comma-separated: iso (default; seed ISO), img (seed stick:
                  FAT32, label CIDATA), onestick (Kairos: the class live ISO with the node's
@@ -87,6 +94,11 @@ edgeimg output for that site.
   --secrets DIR  site secrets (default ./secrets, or $EDGEIMG_SECRETS_DIR); never inside --out
   --require-secrets  every site must already have secrets: never mint a new PKI (for CI; also
                  EDGEIMG_REQUIRE_SECRETS=1)
+  --force        rebuild every selected site. Without it a site whose OUT/<site> was built from
+                 the same input digest (catalogue meaning, overlays, templates, image pins,
+                 secrets, signing key, edgeimg version), with the same --media, and whose files
+                 are all still there unchanged in size and mtime, is kept and reported as
+                 unchanged ("status": "unchanged" in --json). verify checks the bytes.
 Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 environment.`,
   verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
 schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.
@@ -163,6 +175,81 @@ named by EDGEIMG_AGE_IDENTITY (or SOPS_AGE_KEY_FILE). edgeimg never rotates a CA
   --force          import: replace the site's existing secrets (the old cluster identity is lost)
 Exit: 0 ok; 1 a certificate expires within 7 days (status) or a check failed; 2 usage;
 3 environment: missing or wrong age identity, unreadable or inconsistent secrets.`,
+  publish: `edgeimg publish: push one built site (OUT/<site>) to an OCI registry as one artifact
+(artifactType application/vnd.edgeimg.site.v1+json, one layer per file, titled with its path).
+Every file is checked against manifest.json first; the same site always gives the same digest.
+Secret artifacts (user-data, seeds, talosconfig, one-sticks) are left out unless
+--include-secrets. See docs/oci.md.
+
+  edgeimg publish --site ID --to REGISTRY/REPO[:TAG] [--out DIR] [--include-secrets] [--plain-http]
+                  [--chunk-size BYTES] [--timeout S] [--json]
+
+  --to REF           where to push: REGISTRY/REPOSITORY[:TAG] (tag default: latest)
+  --include-secrets  publish the secret artifacts too: ANYONE WHO CAN PULL FROM THAT REPOSITORY
+                     GETS THE CLUSTER'S KEYS. Only to a private repository with narrow credentials;
+                     a registry is not a secrets store
+  --plain-http       the registry speaks HTTP, not HTTPS (a lab or a local mirror)
+  --chunk-size BYTES upload blobs larger than this in chunks of this size (default 8MiB, at most
+                     64MiB: about what a push holds in memory at a time)
+  --timeout S        limit for each answer and each pause in a transfer (default 60)
+  Credentials: EDGEIMG_REGISTRY_USERNAME + EDGEIMG_REGISTRY_PASSWORD, else the registry's auths
+  entry in $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json or ~/.docker/config.json.
+Exit: 0 pushed; 1 the site does not match its manifest, or the registry stored other bytes;
+2 usage; 3 registry unreachable or authentication refused (the message names the URL).`,
+  pull: `edgeimg pull: fetch a site published with edgeimg publish into OUT/<site>: every file is
+checked against the artifact's digests and the signed manifest.json (the signature must verify
+with the fleet key, as in verify) before the site replaces OUT/<site> in one rename. A failure
+leaves OUT as it was; a directory edgeimg did not write is never replaced. See docs/oci.md.
+
+  edgeimg pull REGISTRY/REPO[:TAG|@sha256:DIGEST] [--out DIR] [--catalogue DIR] [--secrets DIR]
+               [--plain-http] [--timeout S] [--json]
+
+  --catalogue DIR, --secrets DIR  where the fleet's public key is (CATALOGUE/signing.pub, else
+                     SECRETS/_signing/id_ed25519.pub)
+  --plain-http       the registry speaks HTTP, not HTTPS
+  --timeout S        limit for each answer and each pause in a transfer (default 60)
+Exit: 0 pulled and verified; 1 not an edgeimg site, a digest or the signature does not match,
+or foreign output in the way; 2 usage; 3 registry unreachable or authentication refused.`,
+  affected: `edgeimg affected: list the sites whose build inputs differ between two git revisions
+of the catalogue repository (sites a pull request touches). Each revision is read with git into
+a private temporary directory (the work tree is never touched) and planned as a build plans it;
+sites are compared by the meaning of their inputs (the resolved site, the overlays it takes, its
+class boot image pins, the pinned fleet signing key), so a comment-only edit lists no site, an
+edited hardware class lists every site using it and a fleet default lists them all. No secrets
+are read. Prints one site per line (stdout), the reasons on stderr.
+
+  edgeimg affected --base REF [--head REF] [--catalogue DIR] [--max-jobs N] [--json]
+
+  --base REF      the revision to compare with (e.g. origin/main, the pull request's base sha);
+                  a shallow clone needs that history (actions/checkout: fetch-depth: 0)
+  --head REF      the revision to check (default HEAD)
+  --catalogue DIR the catalogue inside the repository (default ./catalogue)
+  --max-jobs N    at most N shards in --json (default 256, GitHub Actions' matrix limit)
+  --json          {"sites": [...], "removed": [...], "all", "changes": [{"site","reasons"}],
+                  "shards": [{"index","count","shard":"K/N","sites","siteArgs"}], "base", "head"}
+Exit: 0 ok (also when no site is affected), 1 the head revision's catalogue is invalid
+(FILE:LINE:COL as validate prints it), 2 usage or unknown revision, 3 no git or not a repository.`,
+  report: `edgeimg report: write a static HTML fleet report (one file, no external assets, opens
+offline) from the catalogue and what was built and verified: per site OS and version, hardware
+classes, nodes, last build (OUT/<site>/manifest.json), last verify result (OUT/<site>/verify/
+summary.json; stale when the site was rebuilt since) and the Talos admin certificate's days
+left (from the site secrets when readable, else "unknown"; no secret value is ever written).
+Filters by country, region, tier, OS, verify state and certificate, and a search, kept in the
+address (FILE#q=store-0412&verify=fail).
+
+  edgeimg report [--site ID ... | --all] --html FILE [--catalogue DIR] [--out DIR] [--secrets DIR]
+                 [--now TIME] [--json]
+
+  --html FILE    where to write the page (atomically, mode 0644)
+  --site ID      only these sites (repeatable); default, or --all: every site in the catalogue
+  --out DIR      built sites (default ./out)
+  --secrets DIR  site secrets, read for certificate dates only (default ./secrets, or
+                 $EDGEIMG_SECRETS_DIR); encrypted ones need EDGEIMG_AGE_IDENTITY
+  --now TIME     the time the report is as of (2026-12-01T20:00:00Z, 2026-12-01 or @SECONDS);
+                 default SOURCE_DATE_EPOCH, else the newest verify result, else the newest build.
+                 Never the clock: the same inputs give the same bytes
+  --json         print the summary counts as one JSON object on stdout
+Exit: 0 written; 1 invalid catalogue; 2 usage; 3 the report path cannot be written (named).`,
   serve: `edgeimg serve: provision the nodes of built sites over the network from this machine: an
 iPXE script per MAC, the class's netboot files from the image cache (each verified against its
 pin at start and refused, 503, if it changes), and each node's config (its user-data: cluster
@@ -242,6 +329,14 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./serve.js')).runServe(rest, io);
       case 'secrets':
         return await (await import('./secrets.js')).runSecrets(rest, io);
+      case 'publish':
+        return await (await import('./oci.js')).runPublish(rest, io);
+      case 'pull':
+        return await (await import('./oci.js')).runPull(rest, io);
+      case 'report':
+        return await (await import('./report.js')).runReport(rest, io);
+      case 'affected':
+        return await (await import('./affected.js')).runAffected(rest, io);
       case '--version':
       case 'version':
         io.out(`${generator().version}\n`);
