@@ -72,6 +72,11 @@ export interface BuildOptions {
    * and reported as `unchanged` (src/build/stamp.ts).
    */
   force?: boolean;
+  /**
+   * Progress of the sites to render: `start` once with their count (after unchanged sites are
+   * set aside), `done` as each finishes (in completion order). The CLI draws a bar from it.
+   */
+  progress?: { start(total: number): void; done(site: string): void };
 }
 
 export interface SiteResult extends SiteBuilt {
@@ -256,9 +261,14 @@ async function buildLocked(
   if (!pools.pool && pools.planned > 1 && jobs.length >= 16) pools.pool = new WorkerPool(pools.planned);
   const pool = pools.pool;
   try {
+    opts.progress?.start(jobs.length);
     const outcomes = pool && jobs.length >= 16
-      ? await pool.run(jobs, log)
-      : await mapLimit(jobs, SITE_CONCURRENCY, (job) => runSiteJob(job, overlays, log));
+      ? await pool.run(jobs, log, (i) => opts.progress?.done(jobs[i]!.plan.id))
+      : await mapLimit(jobs, SITE_CONCURRENCY, async (job) => {
+          const o = await runSiteJob(job, overlays, log);
+          opts.progress?.done(job.plan.id);
+          return o;
+        });
     const created: string[] = [];
     const stamps: Array<{ site: string; stamp: BuildStamp }> = [];
     for (const [i, o] of outcomes.entries()) {

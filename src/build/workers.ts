@@ -37,7 +37,7 @@ export class WorkerPool {
   }
 
   /** Runs every job on the pool; outcomes keep the jobs' order. The first error stops feeding. */
-  async run(jobs: SiteJob[], log: (line: string) => void): Promise<SiteOutcome[]> {
+  async run(jobs: SiteJob[], log: (line: string) => void, onDone?: (index: number) => void): Promise<SiteOutcome[]> {
     const outcomes = new Array<SiteOutcome>(jobs.length);
     let next = 0;
     let failure: Error | undefined;
@@ -45,8 +45,10 @@ export class WorkerPool {
       new Promise((resolveRun, rejectRun) => {
         const onMessage = (m: WorkerMessage): void => {
           if (m.type === 'log') return log(m.line);
-          if (m.type === 'done') outcomes[m.index] = m.outcome;
-          else failure ??= rebuildError(m);
+          if (m.type === 'done') {
+            outcomes[m.index] = m.outcome;
+            onDone?.(m.index);
+          } else failure ??= rebuildError(m);
           feed();
         };
         const onError = (err: Error): void => {

@@ -2,6 +2,10 @@ import { build, parseShard, type MediaKind } from '../build/build.js';
 import { CatalogueError, EnvironmentError, formatDiagnostic, plural, UsageError } from '../util/diagnostics.js';
 import { OutputError } from '../build/output.js';
 import { EXIT, parse, type Io } from './main.js';
+import { createProgress, type Progress } from '../util/progress.js';
+
+/** Fewer sites than this finish before a bar would tell anyone anything. */
+const PROGRESS_MIN_SITES = 16;
 
 export function parseMedia(text: string): MediaKind[] {
   const kinds = text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -40,6 +44,9 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
   if (values.all && sites.length > 0) throw new UsageError('give either --site or --all, not both');
   if (values.shard && !values.all) throw new UsageError('--shard needs --all');
   const started = Date.now();
+  // a bar on a terminal, periodic lines in CI logs; every other line goes through it whole
+  let bar: Progress | undefined;
+  const say = (line: string): void => (bar ? bar.log(line) : io.err(line));
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
@@ -56,10 +63,19 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
     ...(values['allow-standin'] ? { allowStandin: true } : {}),
     ...(values['signing-key'] ? { signingKeyFile: values['signing-key'] } : {}),
     ...(values.force ? { force: true } : {}),
-    warn: (d) => io.err(`${formatDiagnostic(d)}\n`),
-    log: (line) => io.err(`edgeimg: ${line}\n`),
+    warn: (d) => say(`${formatDiagnostic(d)}\n`),
+    log: (line) => say(`edgeimg: ${line}\n`),
+    progress: {
+      start: (total) => {
+        if (total >= PROGRESS_MIN_SITES) bar = createProgress({ total, label: 'edgeimg: building', stream: { write: (s: string) => io.err(s), isTTY: io.isTTY ?? false } });
+      },
+      done: (site) => bar?.tick(1, site),
+    },
     });
+    bar?.done();
+    bar = undefined;
   } catch (err) {
+    bar?.done();
     // --json promises one result object on stdout, failures included
     if (values.json) io.out(`${JSON.stringify(failureJson(err, values.out!))}\n`);
     throw err;

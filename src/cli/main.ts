@@ -13,8 +13,9 @@ const USAGE = `Usage:
   edgeimg build (--site ID [--site ID ...] | --all [--shard K/N]) [--catalogue DIR] [--out DIR]
                 [--secrets DIR] [--media iso,img,onestick] [--cache DIR] [--allow-standin]
                 [--strict] [--require-secrets] [--force] [--json]
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb|pxe]]
-                [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
+  edgeimg verify (--site ID [--site ID ...] | --all [--shard K/N]) [--out DIR] [--catalogue DIR]
+                [--boot[=all|sample] [--via seed|usb|pxe]] [--node NAME] [--cache DIR] [--jobs N]
+                [--timeout S] [--junit FILE] [--json]
   edgeimg inspect PATH [--out DIR] [--site ID] [--node NAME] [--json]
   edgeimg flash --site ID (--node NAME | --class NAME) DEVICE [--out DIR] [--cache DIR] [--force] [--json]
   edgeimg images list [--catalogue DIR] [--cache DIR] [--check] [--json]
@@ -103,9 +104,15 @@ Exit: 0 ok, 1 catalogue/render error or foreign output in the way, 2 usage, 3 en
   verify: `edgeimg verify: check built artifacts against their manifest (digests, seeds read back, Talos
 schema, PKI); with --boot, boot every node's medium in QEMU and compare what the guest reads.
 
-  edgeimg verify --site ID [--site ID ...] [--out DIR] [--catalogue DIR] [--boot [--via seed|usb|pxe]]
-                 [--node NAME] [--cache DIR] [--jobs N] [--timeout S] [--junit FILE] [--json]
+  edgeimg verify (--site ID [--site ID ...] | --all [--shard K/N]) [--out DIR] [--catalogue DIR]
+                 [--boot[=all|sample] [--via seed|usb|pxe]] [--node NAME] [--cache DIR] [--jobs N]
+                 [--timeout S] [--junit FILE] [--json]
 
+  --all            every site of the catalogue (a site not built fails); --shard K/N takes every
+                   Nth of them as build --shard does: the N shards together are exactly --all
+  --boot=sample    boot one node per distinct (hardware class, arch, firmware, OS and version,
+                   medium) across the selected sites; every node still gets the static checks
+                   (docs/verify.md says why that is sound). --boot or --boot=all boots every node
   --via seed       (default) boot each node's seed medium with the probe kernel (direct kernel boot)
   --via usb        boot each node's field kit through real firmware (OVMF, SeaBIOS, AAVMF), the
                    sticks attached as USB mass storage: class boot stick + seed stick, and the
@@ -286,9 +293,11 @@ catalogue, or the address in use.`,
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** stderr is an interactive terminal: progress is a redrawn bar (else plain lines). */
+  isTTY?: boolean;
 }
 
-const defaultIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+const defaultIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 const common = { debug: { type: 'boolean' }, json: { type: 'boolean' } } as const;
