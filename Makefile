@@ -2,7 +2,7 @@
 SITE ?= store-0412
 NODE_SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: build validate test probe-image bench clean deps cloudinit-image cloudinit-check standin-images standin-check verify-usb
+.PHONY: build generate validate test probe-image bench clean deps cloudinit-image cloudinit-check standin-images standin-check verify-usb container-image
 
 node_modules/.edgeimg-deps: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -10,9 +10,18 @@ node_modules/.edgeimg-deps: package.json package-lock.json
 
 deps: node_modules/.edgeimg-deps
 
-dist/.edgeimg-built: node_modules/.edgeimg-deps $(NODE_SOURCES) tsconfig.json tsconfig.build.json
+# npm run build also precompiles the schema validators and templates (dist/precompiled/) and
+# bundles the CLI with its code cache (dist/edgeimg.cjs): a schema or template edit rebuilds
+GENERATED_FROM := $(shell find schemas -name '*.json' 2>/dev/null) $(wildcard templates/*.hbs) scripts/precompile.ts scripts/bundle.ts
+
+dist/.edgeimg-built: node_modules/.edgeimg-deps $(NODE_SOURCES) $(GENERATED_FROM) tsconfig.json tsconfig.build.json
 	npm run --silent build
 	@touch $@
+
+# Only the precompiled validators and templates (scripts/precompile.ts); `make generate CHECK=1`
+# checks that they are current instead.
+generate: node_modules/.edgeimg-deps
+	node --import tsx scripts/precompile.ts $(if $(CHECK),--check)
 
 build: dist/.edgeimg-built
 	node bin/edgeimg.js build --site $(SITE)
@@ -54,6 +63,17 @@ cloudinit-image:
 # Extra arguments: make cloudinit-check CLOUDINIT_CHECK_ARGS="--site store-0412 --jobs 1"
 cloudinit-check: node_modules/.edgeimg-deps cloudinit-image
 	node --import tsx bench/cloudinit-check.ts $(CLOUDINIT_CHECK_ARGS)
+
+# The CI and Kubernetes image (Containerfile, docs/ci.md): podman by default, or
+# CONTAINER_TOOL=buildah (or docker). Pulls the pinned base image, so it needs network access to
+# that registry; the tests only check the Containerfile statically (test/examples/).
+CONTAINER_TOOL ?= podman
+EDGEIMG_VERSION = $(shell node -p "require('./package.json').version" 2>/dev/null)
+CONTAINER_IMAGE ?= edgeimg:$(EDGEIMG_VERSION)
+container-image:
+	$(CONTAINER_TOOL) build -f Containerfile -t $(CONTAINER_IMAGE) \
+	  --build-arg EDGEIMG_VERSION=$(EDGEIMG_VERSION) \
+	  --build-arg EDGEIMG_REVISION=$(shell git rev-parse HEAD 2>/dev/null || echo unknown) .
 
 bench: dist/.edgeimg-built
 	npm run --silent bench

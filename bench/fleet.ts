@@ -115,6 +115,25 @@ async function main(): Promise<void> {
     const floorS = fileFloorSeconds(join(work, 'floor'), join(work, 'out'));
     log(`disk floor for the same ${nodes} node directories of files: ${floorS.toFixed(2)} s (build spent ${(seconds - floorS).toFixed(2)} s beyond it)`);
 
+    // Incremental: the same command again (nothing changed), then again after editing one
+    // store's file; same fleet, same run as the full build above.
+    const buildArgs = [join(root, 'bin', 'edgeimg.js'), 'build', '--all', '--json', '--catalogue', join(work, 'catalogue'), '--out', join(work, 'out'), '--secrets', join(work, 'secrets')];
+    const timed = async (): Promise<{ s: number; built: number; unchanged: number }> => {
+      const t = performance.now();
+      const b = await execa(process.execPath, buildArgs, { reject: false, all: false });
+      if (b.exitCode !== 0) throw new Error(`incremental build failed:\n${b.stderr.slice(-2000)}`);
+      const j = JSON.parse(b.stdout) as { built: number; unchanged: number };
+      return { s: (performance.now() - t) / 1000, built: j.built, unchanged: j.unchanged };
+    };
+    const noop = await timed();
+    const edited = join(work, 'catalogue', 'sites', `${siteId(41)}.yaml`);
+    writeFileSync(edited, readFileSync(edited, 'utf8').replace(/tier: \w+/, 'tier: platinum'));
+    const one = await timed();
+    log(`no-op rebuild: ${noop.s.toFixed(2)} s (${noop.unchanged} unchanged, ${noop.built} built); after editing one store's file: ${one.s.toFixed(2)} s (${one.built} built)`);
+    console.log(
+      `bench: incremental full_s=${seconds.toFixed(2)} noop_s=${noop.s.toFixed(2)} noop_ratio=${(seconds / noop.s).toFixed(1)} noop_built=${noop.built} one_edit_s=${one.s.toFixed(2)} one_edit_built=${one.built}`,
+    );
+
     // Same seeds, both tools: the first SAMPLE nodes' files from the build output.
     const samples: SeedFiles[] = [];
     for (let i = 0; samples.length < SAMPLE; i++) {

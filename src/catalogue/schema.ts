@@ -1,9 +1,9 @@
 // Validates catalogue documents against schemas/catalogue.schema.json (the same file editors
 // use through yaml-language-server) and turns Ajv's errors into positioned diagnostics.
 
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { packagePath } from '../util/paths.js';
+import { loadValidators, type ValidatorSet } from '../util/schema-validators.js';
 import type { Diagnostic } from '../util/diagnostics.js';
 import { escapePointer, type YamlDoc } from './yaml.js';
 import { bare, excerpt } from './excerpt.js';
@@ -14,12 +14,17 @@ export function catalogueSchemaPath(): string {
   return packagePath('schemas', 'catalogue.schema.json');
 }
 
+/** Precompiled by scripts/precompile.ts; `verbose` because messages read `parentSchema`. */
+export const CATALOGUE_VALIDATORS: ValidatorSet = {
+  id: 'catalogue',
+  schema: ['schemas', 'catalogue.schema.json'],
+  dialect: 'draft-07',
+  options: { allErrors: true, verbose: true, strict: true, allowUnionTypes: true },
+  refs: '#',
+};
+
 function compiled(): ValidateFunction {
-  if (!validator) {
-    const schema = JSON.parse(readFileSync(catalogueSchemaPath(), 'utf8')) as object;
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-    validator = ajv.compile(schema);
-  }
+  validator ??= loadValidators(CATALOGUE_VALIDATORS).get('#')!;
   return validator;
 }
 

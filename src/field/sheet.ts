@@ -3,9 +3,8 @@
 // stick and which seed stick it takes with their sha256, and the steps in order. Built from
 // data the build already has, so it is as reproducible as the rest of the output.
 
-import { readFileSync } from 'node:fs';
-import Handlebars from 'handlebars';
 import { packagePath } from '../util/paths.js';
+import { loadTemplate, type TemplateSet } from '../util/precompiled-template.js';
 import { plural } from '../util/diagnostics.js';
 
 export interface FieldSheetNode {
@@ -34,14 +33,17 @@ export interface FieldSheetData {
   nodes: FieldSheetNode[];
 }
 
-let compiled: Handlebars.TemplateDelegate | undefined;
+let compiled: HandlebarsTemplateDelegate | undefined;
+
+/** Precompiled by scripts/precompile.ts (src/util/precompiled-template.ts). */
+export const FIELD_SHEET_TEMPLATE: TemplateSet = { id: 'field-sheet', file: ['templates', 'field-sheet.hbs'], options: { strict: true, noEscape: false } };
 
 export function fieldSheetTemplatePath(): string {
   return packagePath('templates', 'field-sheet.hbs');
 }
 
 export function renderFieldSheet(d: FieldSheetData): string {
-  compiled ??= Handlebars.create().compile(readFileSync(fieldSheetTemplatePath(), 'utf8'), { strict: true, noEscape: false });
+  compiled ??= loadTemplate(FIELD_SHEET_TEMPLATE).render;
   return compiled({
     site: d.site,
     os: `${d.os === 'talos' ? 'Talos' : 'Kairos'} ${d.osVersion}`,

@@ -4,13 +4,12 @@
 // type error inside `stages:` makes yip drop every stage of the file without a word, so a
 // typo in an overlay would otherwise ship as a silent no-op. Sources: docs/consumers.md.
 
-import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { NodePlan, SitePlan } from '../../catalogue/plan.js';
 import { closest } from '../../catalogue/schema.js';
 import { packagePath } from '../../util/paths.js';
 import { excerpt } from '../../util/diagnostics.js';
+import { loadValidators, type ValidatorSet } from '../../util/schema-validators.js';
 
 export interface KairosConfigError {
   /** JSON pointer into the cloud-config. */
@@ -24,11 +23,17 @@ export function kairosStrictSchemaPath(): string {
 
 let validator: ValidateFunction | undefined;
 
+/** Precompiled by scripts/precompile.ts; `verbose` because messages read `parentSchema`. */
+export const KAIROS_STRICT_VALIDATORS: ValidatorSet = {
+  id: 'kairos-cloud-config-strict',
+  schema: ['schemas', 'kairos', 'cloud-config.strict.schema.json'],
+  dialect: '2020-12',
+  options: { allErrors: true, verbose: true, strict: true, allowUnionTypes: true },
+  refs: '#',
+};
+
 function compiled(): ValidateFunction {
-  if (!validator) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-    validator = ajv.compile(JSON.parse(readFileSync(kairosStrictSchemaPath(), 'utf8')) as object);
-  }
+  validator ??= loadValidators(KAIROS_STRICT_VALIDATORS).get('#')!;
   return validator;
 }
 

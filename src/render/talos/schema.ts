@@ -10,11 +10,10 @@
 // and only when the loaded schema really has that mismatch. Nothing else is relaxed.
 
 import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 
 import { packagePath } from '../../util/paths.js';
+import { loadValidators, type ValidatorSet, type Validators } from '../../util/schema-validators.js';
 import { documentKind, type TalosDocument } from './document.js';
 import { TALOS_MINORS, type TalosMinor } from './versions.js';
 
@@ -41,11 +40,10 @@ interface LoadedSchema {
   definitionByKind: Map<string, string>;
   /** Registered kind -> the (wrong) kind the schema expects instead. */
   kindAliases: Map<string, string>;
-  root?: ValidateFunction;
-  detailAjv?: Ajv2020;
-  byDefinition: Map<string, ValidateFunction>;
-  fastAjv?: Ajv2020;
-  fast: Map<string, ValidateFunction>;
+  sets: TalosValidatorSets;
+  fast?: Validators;
+  root?: Validators;
+  detail?: Validators;
 }
 
 const loaded = new Map<TalosMinor, LoadedSchema>();
@@ -54,14 +52,35 @@ export function talosSchemaPath(minor: TalosMinor): string {
   return packagePath('schemas', 'talos', `v${minor}`, 'config.schema.json');
 }
 
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => Ajv2020;
+export interface TalosValidatorSets {
+  /** Every definition, first error only: the fast path. */
+  fast: ValidatorSet;
+  /** The root oneOf, first error only. */
+  root: ValidatorSet;
+  /** Every definition with all errors: for reports. */
+  detail: ValidatorSet;
+}
 
-function newAjv(allErrors: boolean): Ajv2020 {
+/** A minor's validators, precompiled by scripts/precompile.ts (src/util/schema-validators.ts). */
+export function talosValidatorSets(minor: TalosMinor): TalosValidatorSets {
+  const schema = ['schemas', 'talos', `v${minor}`, 'config.schema.json'];
   // strict: false only because the upstream schema uses annotation keywords Ajv does not know
   // (markdownDescription, x-intellij-html-description); validation itself is not relaxed.
-  const ajv = new Ajv2020({ strict: false, allErrors, validateFormats: true });
-  addFormats(ajv);
-  return ajv;
+  // Annotations are stripped before compiling: no message here reads the schema.
+  const set = (id: string, allErrors: boolean, refs: ValidatorSet['refs']): ValidatorSet => ({
+    id: `talos-v${minor}-${id}`,
+    schema,
+    dialect: '2020-12',
+    options: { strict: false, allErrors, validateFormats: true },
+    formats: true,
+    stripAnnotations: true,
+    refs,
+  });
+  return {
+    fast: { ...set('definitions', false, '#/$defs'), split: true }, // a node's few kinds, not all ~125
+    root: set('root', false, '#'),
+    detail: set('definitions-all-errors', true, '#/$defs'),
+  };
 }
 
 function load(minor: TalosMinor): LoadedSchema {
@@ -82,7 +101,7 @@ function load(minor: TalosMinor): LoadedSchema {
       kindAliases.set(registered, enumKinds[0]);
     }
   }
-  s = { schema, definitionByKind, kindAliases, byDefinition: new Map(), fast: new Map() };
+  s = { schema, definitionByKind, kindAliases, sets: talosValidatorSets(minor) };
   loaded.set(minor, s);
   return s;
 }
@@ -93,37 +112,22 @@ function load(minor: TalosMinor): LoadedSchema {
  * selected definition is valid for the root; this skips trying ~90 other branches per document.
  */
 function fastValidator(s: LoadedSchema, definition: string): ValidateFunction {
-  let v = s.fast.get(definition);
-  if (!v) {
-    s.fastAjv ??= (() => {
-      const a = newAjv(false);
-      a.addSchema(s.schema);
-      return a;
-    })();
-    v = s.fastAjv.getSchema(`${s.schema.$id}#/$defs/${definition}`);
-    if (!v) throw new Error(`Talos schema has no definition ${definition}`);
-    s.fast.set(definition, v);
-  }
+  s.fast ??= loadValidators(s.sets.fast).get;
+  const v = s.fast(`#/$defs/${definition}`);
+  if (!v) throw new Error(`Talos schema has no definition ${definition}`);
   return v;
 }
 
 function rootValidator(s: LoadedSchema): ValidateFunction {
-  // Compiled once per minor and cached: this runs for every document of every node in a fleet.
-  s.root ??= newAjv(false).compile(s.schema);
-  return s.root;
+  // Loaded once per minor: this runs for every document of every node in a fleet.
+  s.root ??= loadValidators(s.sets.root).get;
+  return s.root('#')!;
 }
 
 function definitionValidator(s: LoadedSchema, definition: string): ValidateFunction {
-  let v = s.byDefinition.get(definition);
-  if (!v) {
-    if (!s.detailAjv) {
-      s.detailAjv = newAjv(true);
-      s.detailAjv.addSchema(s.schema);
-    }
-    v = s.detailAjv.getSchema(`${s.schema.$id}#/$defs/${definition}`);
-    if (!v) throw new Error(`Talos schema has no definition ${definition}`);
-    s.byDefinition.set(definition, v);
-  }
+  s.detail ??= loadValidators(s.sets.detail).get;
+  const v = s.detail(`#/$defs/${definition}`);
+  if (!v) throw new Error(`Talos schema has no definition ${definition}`);
   return v;
 }
 
