@@ -214,7 +214,8 @@ async function buildLocked(
   // Incremental: a site built from the same inputs, still intact in OUT, is kept as it is.
   const kept = new Map<string, SiteResult>();
   if (!opts.force) {
-    const checks = await mapLimit(selected, SITE_CONCURRENCY, (plan) =>
+    // synchronous: small reads and stats, cheaper than a thread-pool round trip each
+    const checks = selected.map((plan) =>
       unchangedSite({
         outDir,
         siteDir: join(outDir, plan.id),

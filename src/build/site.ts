@@ -75,6 +75,8 @@ export async function runSiteJob(job: SiteJob, overlays: OverlayCache, log: (lin
     secretsStore: storeSha256,
     secretsSha256: secretsInput.secretsSha256,
     epoch: job.env.SOURCE_DATE_EPOCH ?? null,
+    nodes: r.nodes,
+    artifacts: r.artifacts,
   });
   log(`${plan.id}: ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'} built`);
   return { ok: true, built: { ...r, secretsCreated: created, status: 'built' }, stamp };

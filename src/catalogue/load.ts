@@ -10,7 +10,7 @@ import type { Diagnostic } from '../util/diagnostics.js';
 import { excerpt } from './excerpt.js';
 import { fileTypeOf, readRegularFileSync } from '../util/safe-read.js';
 import { MAX_CATALOGUE_FILE_BYTES } from './files.js';
-import { parseYaml, type PositionIndex, type YamlDoc } from './yaml.js';
+import { parseYaml, PositionIndex, type PositionSnapshot, type YamlDoc } from './yaml.js';
 import type { ParseCache } from './parse-cache.js';
 import { validateDocument } from './schema.js';
 import type { Catalogue, Entry, FleetSpec, HardwareSpec, ProfileSpec, SiteSpec } from './types.js';
@@ -75,22 +75,6 @@ export interface LoadOptions {
   parseCache?: ParseCache;
 }
 
-/**
- * A cached document: its value now, its positions (a parse of the same text) only when a
- * diagnostic asks for one.
- */
-function cachedDoc(file: string, text: string, index: number, value: unknown): YamlDoc {
-  let pos: PositionIndex | undefined;
-  return {
-    file,
-    value,
-    get pos(): PositionIndex {
-      pos ??= parseYaml(file, text).docs[index]!.pos;
-      return pos;
-    },
-  };
-}
-
 export async function loadCatalogue(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const root = resolve(dir);
   const diagnostics: Diagnostic[] = [];
@@ -120,11 +104,10 @@ export async function loadCatalogue(dir: string, opts: LoadOptions = {}): Promis
     const sha = sha256Hex(buf);
     catalogue.fileDigests.set(abs, sha);
     const display = displayPath(abs);
-    const cached = opts.parseCache?.get(sha);
+    const cached = opts.parseCache?.get(sha) as Array<{ value: unknown; pos: PositionSnapshot }> | undefined;
     if (cached) {
       // these very bytes parsed and passed the schema before
-      const text = buf.toString('utf8');
-      cached.forEach((value, i) => index(cachedDoc(display, text, i, value), catalogue, fleets, diagnostics));
+      for (const d of cached) index({ file: display, value: d.value, pos: PositionIndex.restore(d.pos, display) }, catalogue, fleets, diagnostics);
       continue;
     }
     const { docs, diagnostics: yamlDiags } = parseYaml(display, buf.toString('utf8'));
@@ -142,7 +125,7 @@ export async function loadCatalogue(dir: string, opts: LoadOptions = {}): Promis
       index(doc, catalogue, fleets, diagnostics);
     }
     // copied now, before resolve reads (or changes) anything
-    if (clean) opts.parseCache?.set(sha, valid.map((d) => d.value));
+    if (clean) opts.parseCache?.set(sha, valid.map((d) => ({ value: d.value, pos: d.pos.snapshot() })));
   }
   if (fleets.length === 0 && !diagnostics.some((d) => /YAML|Fleet/.test(d.message))) {
     diagnostics.push({ file: displayPath(root), line: 1, col: 1, message: 'no Fleet document found in the catalogue' });

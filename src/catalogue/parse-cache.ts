@@ -4,8 +4,8 @@
 // the values of one file's documents, keyed by the sha256 of the file's bytes, and is only ever
 // made from a file that parsed without a problem and whose every document passed the schema.
 // The whole cache is dropped when the edgeimg version or the catalogue schema changes.
-// Positions are not cached: a cached document's PositionIndex is built by parsing the text
-// again the first time a diagnostic needs it (src/catalogue/load.ts).
+// Each document is cached with its value and its source positions (a PositionIndex snapshot),
+// so diagnostics from a cached document point at the same FILE:LINE:COL as a fresh parse.
 
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,10 +15,11 @@ import { packagePath } from '../util/paths.js';
 import { generator } from '../version.js';
 
 const MAX_CACHE_BYTES = 256 << 20;
+const FORMAT = 2; // entries: Array<{ value, pos: PositionSnapshot }>
 
 let schemaKey: string | undefined;
 function cacheKey(): string {
-  schemaKey ??= sha256Hex(`${generator().version}\n${sha256Hex(readFileSync(packagePath('schemas', 'catalogue.schema.json')))}`);
+  schemaKey ??= sha256Hex(`${FORMAT}\n${generator().version}\n${sha256Hex(readFileSync(packagePath('schemas', 'catalogue.schema.json')))}`);
   return schemaKey;
 }
 

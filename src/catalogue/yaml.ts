@@ -20,12 +20,28 @@ export interface PosNode {
  * costs the path length for every node, which a long key over many children makes quadratic).
  */
 export class PositionIndex {
-  private readonly root: PosNode = { key: -1, value: -1 };
+  private root: PosNode = { key: -1, value: -1 };
   constructor(
     readonly file: string,
     readonly docStart: SourcePos,
     private readonly lineCol: (offset: number) => { line: number; col: number },
+    /** The file's line start offsets (yaml's LineCounter), kept for snapshot(). */
+    private readonly lineStarts: readonly number[] = [],
   ) {}
+
+  /** Plain data (structured-clone safe) from which restore() rebuilds this index. */
+  snapshot(): PositionSnapshot {
+    return { docStart: { line: this.docStart.line, col: this.docStart.col }, root: this.root, lineStarts: [...this.lineStarts] };
+  }
+
+  /** The index a snapshot was taken of, for `file` (its display path now). */
+  static restore(snap: PositionSnapshot, file: string): PositionIndex {
+    const lc = new LineCounter();
+    for (const offset of snap.lineStarts) lc.addNewLine(offset);
+    const index = new PositionIndex(file, { file, ...snap.docStart }, (offset) => lc.linePos(offset), snap.lineStarts);
+    index.root = snap.root;
+    return index;
+  }
 
   /** The node at `path`, if indexed. */
   private node(path: string): PosNode | undefined {
@@ -91,6 +107,13 @@ export class PositionIndex {
     walk(this.root, '');
     return out;
   }
+}
+
+/** A PositionIndex as plain data (the catalogue parse cache keeps these). */
+export interface PositionSnapshot {
+  docStart: { line: number; col: number };
+  root: PosNode;
+  lineStarts: number[];
 }
 
 export interface YamlDoc {
@@ -180,7 +203,7 @@ export function parseYaml(file: string, text: string, opts: { version?: '1.1' | 
     }
     if (doc.contents === null) continue; // empty document (e.g. a trailing '---')
     const start = at(doc.contents.range?.[0] ?? 0);
-    const pos = new PositionIndex(file, start, lineCol);
+    const pos = new PositionIndex(file, start, lineCol, lc.lineStarts);
     const ctx: IndexCtx = { pos, at, merge: version === '1.1', problems: [] };
     indexNode(doc.contents as Node, pos.rootNode(), ctx);
     if (ctx.problems.length > 0) {

@@ -22,7 +22,7 @@ export {
   parseSiteSecrets,
   serializeSiteSecrets,
   siteSecretsPath,
-  siteStoreFingerprint,
+  siteStoreFingerprintSync,
   SECRETS_FILE_NAME,
   SECRETS_FORMAT_VERSION,
   type SiteOs,

@@ -27,7 +27,7 @@
 //   ca:      { crt, key }            # base64 of PEM, as in the Talos file
 
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
@@ -387,16 +387,22 @@ const sha256Of = (data: string | Uint8Array): string => createHash('sha256').upd
  * The sha256 (hex) of the file a site's secrets are stored in (secrets.yaml or
  * secrets.yaml.age), without parsing or decrypting it; undefined when there is none. An
  * incremental build compares it with the stamp of the last build: equal bytes, equal secrets.
+ * Synchronous: a build checks thousands of sites, and these are small files.
  */
-export async function siteStoreFingerprint(secretsDir: string, siteId: string): Promise<string | undefined> {
+export function siteStoreFingerprintSync(secretsDir: string, siteId: string): string | undefined {
   for (const file of [siteSecretsAgePath(secretsDir, siteId), siteSecretsPath(secretsDir, siteId)]) {
-    let bytes: Buffer | undefined;
+    let fd: number | undefined;
     try {
-      bytes = await readStoreFile(file, false);
-    } catch {
-      return undefined; // unreadable or not a file: the full load reports it
+      // O_NONBLOCK: a FIFO in its place is not waited on; fstat then refuses it
+      fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      if (!fstatSync(fd).isFile()) return undefined;
+      return sha256Of(readFileSync(fd));
+    } catch (err) {
+      if (errno(err) === 'ENOENT') continue;
+      return undefined; // unreadable: the full load reports it
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-    if (bytes !== undefined) return sha256Of(bytes);
   }
   return undefined;
 }

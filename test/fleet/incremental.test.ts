@@ -95,6 +95,23 @@ describe('incremental build', () => {
     await build(opts('out', { media: ['iso'] }));
   }, 120_000);
 
+  it('points errors in unchanged (cached) files at the same FILE:LINE:COL as a fresh parse', async () => {
+    // the sites' own files are unchanged and come from the parse cache; the profile they name goes
+    c.edit('catalogue/profiles/store-ha3.yaml', (t) => t.replace('name: store-ha3', 'name: store-ha4'));
+    const cached: string[] = [];
+    await expect(build(opts('out', { media: ['iso'] }))).rejects.toSatisfy((e: unknown) => {
+      cached.push(...((e as { diagnostics?: Array<{ file: string; line: number; col: number; message: string }> }).diagnostics ?? []).map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`));
+      return cached.length > 0;
+    });
+    expect(cached.join('\n')).toMatch(/store-0412\.yaml:\d+:\d+: unknown site profile "store-ha3"/);
+    const fresh = await build(opts('out', { media: ['iso'], force: true })).then(
+      () => [],
+      (e: { diagnostics?: Array<{ file: string; line: number; col: number; message: string }> }) => (e.diagnostics ?? []).map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`),
+    );
+    expect(cached).toEqual(fresh);
+    c.edit('catalogue/profiles/store-ha3.yaml', (t) => t.replace('name: store-ha4', 'name: store-ha3'));
+  }, 120_000);
+
   it('rebuilds every site for another fleet signing key, and for another SOURCE_DATE_EPOCH', async () => {
     const sites = NOW;
     rmSync(c.path('secrets/_signing'), { recursive: true }); // the catalogue pins none: a new key is made
