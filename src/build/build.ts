@@ -20,7 +20,7 @@ import { bootDigestLines } from './boot-media.js';
 import { fingerprint } from '../trust/sshsig.js';
 import { runSiteJob, stickKeyOf, type MediaKind, type SiteBuilt, type SiteJob } from './site.js';
 import { defaultWorkers, WorkerPool } from './workers.js';
-import { checkOutPlacement, foreignOutput, lockOut, OutputError } from './output.js';
+import { checkOutPlacement, foreignOutput, lockOut, OutputError, swapDir } from './output.js';
 import { loadSigningKey, MissingSigningKeyError, type FleetSigningKey } from '../trust/signing-key.js';
 import { loadOrCreateSiteSecrets, siteSecretsPath } from '../secrets/index.js';
 
@@ -341,24 +341,15 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Replace OUT/<site> with the staged directory: the old tree is moved aside, then removed. The
- * previous `verify` logs (OUT/<site>/verify/) move into the new tree, so a rebuild never loses
- * the evidence of the last boots; the next verify overwrites them node by node.
+ * Replace OUT/<site> with the staged directory (swapDir). The previous `verify` logs
+ * (OUT/<site>/verify/) move into the new tree, so a rebuild never loses the evidence of the last
+ * boots; the next verify overwrites them node by node.
  */
 async function swapInto(staged: string, final: string, log: (line: string) => void): Promise<void> {
-  const old = `${final}.edgeimg-old-${randomBytes(4).toString('hex')}`;
-  let hadOld = true;
-  try {
-    await rename(final, old);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    hadOld = false;
-  }
-  if (hadOld && existsSync(join(old, 'verify'))) {
+  await swapDir(staged, final, async (old) => {
+    if (!existsSync(join(old, 'verify'))) return;
     await rename(join(old, 'verify'), join(staged, 'verify'));
     log(`${basename(final)}: kept the previous verify logs in ${join(final, 'verify')} (they describe the previous build until the next verify)`);
-  }
-  await rename(staged, final);
-  if (hadOld) await rm(old, { recursive: true, force: true });
+  });
 }
 

@@ -5,7 +5,8 @@
 // output queue instead of racing their swaps.
 
 import { lstatSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { EnvironmentError, UsageError } from '../util/diagnostics.js';
@@ -167,4 +168,29 @@ export async function lockOut(outDir: string, log: (line: string) => void, waitM
     }
     await sleep(100);
   }
+}
+
+/**
+ * Replace `final` (OUT/<site>) with the staged directory: the old tree is renamed aside, the new
+ * one renamed in, the old removed. `beforeSwap(old)` runs between the two renames (build moves
+ * the previous verify logs into the new tree there). If the second rename fails, the old tree
+ * is put back. A crash in between leaves `<site>.edgeimg-old-*`, which the next build restores.
+ */
+export async function swapDir(staged: string, final: string, beforeSwap?: (old: string) => Promise<void>): Promise<void> {
+  const old = `${final}.edgeimg-old-${randomBytes(4).toString('hex')}`;
+  let hadOld = true;
+  try {
+    await rename(final, old);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    hadOld = false;
+  }
+  try {
+    if (hadOld && beforeSwap) await beforeSwap(old);
+    await rename(staged, final);
+  } catch (err) {
+    if (hadOld) await rename(old, final).catch(() => {});
+    throw err;
+  }
+  if (hadOld) await rm(old, { recursive: true, force: true });
 }

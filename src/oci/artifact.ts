@@ -13,8 +13,8 @@
 // Serialised by hand (fixed key order, compact JSON): the digest is a function of the site.
 
 import { createHash } from 'node:crypto';
-import { constants, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { hashFile as hashCachedFile } from '../images/cache.js';
 import { join } from 'node:path';
 import { readManifest, type Manifest, MAX_MANIFEST_BYTES as MAX_SITE_MANIFEST } from '../manifest/manifest.js';
 import { artifactPathProblem, confinedArtifactProblem, shownPath } from '../verify/artifact-read.js';
@@ -73,28 +73,9 @@ export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer
 
 /** sha256 and size of a regular file (no symlink as its last component), read in pieces. */
 export async function hashFile(abs: string): Promise<{ digest: string; size: number } | { problem: string }> {
-  let fh;
-  try {
-    fh = await open(abs, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { problem: code === 'ENOENT' ? 'missing' : code === 'ELOOP' ? 'is a symbolic link' : `cannot be opened (${code})` };
-  }
-  try {
-    if (!(await fh.stat()).isFile()) return { problem: 'is not a regular file' };
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-    return { digest: `sha256:${hash.digest('hex')}`, size };
-  } finally {
-    await fh.close();
-  }
+  const d = await hashCachedFile(abs);
+  if ('problem' in d) return { problem: d.code === 'ENOENT' ? 'missing' : d.code === 'ELOOP' || d.code === 'EMLINK' ? 'is a symbolic link' : d.problem };
+  return { digest: `sha256:${d.sha256}`, size: d.size };
 }
 
 /**

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { EnvironmentError, VerifyError } from '../util/diagnostics.js';
 import { networkProblem } from '../images/pull.js';
-import { parseChallenges, ENV_PASSWORD, ENV_USERNAME, type Challenge, type Credentials } from './credentials.js';
+import { authFiles, findCredentials, parseChallenges, ENV_PASSWORD, ENV_USERNAME, type Challenge, type Credentials } from './credentials.js';
 import type { OciReference } from './reference.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -534,4 +534,34 @@ export class RegistryClient {
     const got = `sha256:${hash.digest('hex')}`;
     if (got !== digest) throw this.failed(`${a.url}: blob ${digest} arrived with sha256 ${got.slice(7)}: changed in the registry or on the way`);
   }
+}
+
+/** How publish and pull reach a registry: reference, transport and limits. */
+export interface ConnectOptions {
+  plainHttp?: boolean;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+/**
+ * A client for `ref` with the credentials found for it (environment, then auth files), pinged:
+ * an unreachable registry or refused credentials fail here, naming the URL and where
+ * credentials were looked for, never their values.
+ */
+export async function connectRegistry(ref: OciReference, access: 'pull' | 'push', opts: ConnectOptions, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<RegistryClient> {
+  const lookup = await findCredentials(ref.registry, ref.repository, env);
+  for (const n of lookup.notes) log(n);
+  const client = new RegistryClient({
+    ref,
+    plainHttp: opts.plainHttp === true,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    access,
+    ...(lookup.credentials ? { credentials: lookup.credentials } : {}),
+    credentialsLookedIn: [`${ENV_USERNAME}/${ENV_PASSWORD}`, ...authFiles(env)].join(', '),
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+  });
+  await client.ping();
+  return client;
 }

@@ -6,13 +6,12 @@ import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UsageError, VerifyError } from '../util/diagnostics.js';
 import { ARTIFACT_TYPE, EMPTY_CONFIG, EMPTY_CONFIG_BYTES, SITE_ID, collectSite, siteManifestBytes } from './artifact.js';
-import { OCI_MANIFEST, RegistryClient } from './client.js';
-import { authFiles, ENV_PASSWORD, ENV_USERNAME, findCredentials } from './credentials.js';
+import { connectRegistry, OCI_MANIFEST } from './client.js';
 import { DEFAULT_TAG, formatReference, parseReference } from './reference.js';
 import { createHash } from 'node:crypto';
 
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_TIMEOUT_MS = 60_000;
+export { DEFAULT_TIMEOUT_MS } from './client.js';
 
 export interface PublishOptions {
   site: string;
@@ -65,18 +64,7 @@ export async function publishSite(opts: PublishOptions): Promise<PublishResult> 
   if (contents.excluded.length > 0) log(`${opts.site}: leaving out ${contents.excluded.length} secret artifacts (${contents.excluded.join(', ')}); --include-secrets publishes them`);
   else if (includeSecrets) log(`${opts.site}: INCLUDING SECRET ARTIFACTS (cluster keys): anyone who can pull ${ref.registry}/${ref.repository} gets them`);
 
-  const lookup = await findCredentials(ref.registry, ref.repository, env);
-  for (const n of lookup.notes) log(n);
-  const client = new RegistryClient({
-    ref,
-    plainHttp: opts.plainHttp === true,
-    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    access: 'push',
-    ...(lookup.credentials ? { credentials: lookup.credentials } : {}),
-    credentialsLookedIn: [`${ENV_USERNAME}/${ENV_PASSWORD}`, ...authFiles(env)].join(', '),
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
-  });
-  await client.ping();
+  const client = await connectRegistry(ref, 'push', opts, env, log);
 
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   let uploaded = 0;

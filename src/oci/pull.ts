@@ -15,7 +15,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { readManifest, MAX_MANIFEST_BYTES as MAX_SITE_MANIFEST, type Manifest } from '../manifest/manifest.js';
 import { checkManifestSignature, type SignatureCheck } from '../trust/manifest-sig.js';
@@ -23,12 +23,10 @@ import { anchorPlaces, resolveTrustAnchor } from '../trust/signing-key.js';
 import { MANIFEST_SIG_NAME, SHA256SUMS_NAME, sha256sums } from '../trust/sums.js';
 import { VerifyError } from '../util/diagnostics.js';
 import { readRegularFile } from '../util/safe-read.js';
-import { foreignOutput, lockOut, OutputError } from '../build/output.js';
+import { foreignOutput, lockOut, OutputError, swapDir } from '../build/output.js';
 import { ARTIFACT_TYPE, byteOrder, hashFile, parseSiteArtifact, type PulledLayer } from './artifact.js';
-import { OCI_MANIFEST, RegistryClient } from './client.js';
-import { authFiles, ENV_PASSWORD, ENV_USERNAME, findCredentials } from './credentials.js';
+import { connectRegistry, OCI_MANIFEST } from './client.js';
 import { DEFAULT_TAG, formatReference, parseReference } from './reference.js';
-import { DEFAULT_TIMEOUT_MS } from './publish.js';
 
 export interface PullOptions {
   /** REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:… (tag defaults to "latest"). */
@@ -71,18 +69,7 @@ export async function pullSite(opts: PullOptions): Promise<PullResult> {
   const shown = formatReference({ ...ref, ...(ref.digest === undefined ? { tag: reference } : {}) });
   const outDir = resolve(opts.outDir);
 
-  const lookup = await findCredentials(ref.registry, ref.repository, env);
-  for (const n of lookup.notes) log(n);
-  const client = new RegistryClient({
-    ref,
-    plainHttp: opts.plainHttp === true,
-    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    access: 'pull',
-    ...(lookup.credentials ? { credentials: lookup.credentials } : {}),
-    credentialsLookedIn: [`${ENV_USERNAME}/${ENV_PASSWORD}`, ...authFiles(env)].join(', '),
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
-  });
-  await client.ping();
+  const client = await connectRegistry(ref, 'pull', opts, env, log);
   const got = await client.getManifest(reference, [OCI_MANIFEST]);
   if (ref.digest !== undefined && got.digest !== ref.digest) throw new VerifyError(`${shown}: the registry answered a manifest whose sha256 is ${got.digest}; nothing was written`);
   if (ref.digest === undefined && got.said !== undefined && got.said !== got.digest) {
@@ -156,7 +143,7 @@ export async function pullSite(opts: PullOptions): Promise<PullResult> {
 
     const foreignNow = foreignOutput(outDir, [site]);
     if (foreignNow.length > 0) throw new OutputError(foreignNow.join('\n'));
-    await swapInto(staged, finalDir);
+    await swapDir(staged, finalDir);
     placed = true;
     return {
       ok: true,
@@ -194,24 +181,6 @@ function matchLayers(manifest: Manifest, layers: PulledLayer[], site: string): s
   return problems;
 }
 
-/** OUT/<site> replaced by the staged tree: the old one renamed aside, the new one in, the old removed. */
-async function swapInto(staged: string, final: string): Promise<void> {
-  const old = `${final}.edgeimg-old-${randomBytes(4).toString('hex')}`;
-  let hadOld = true;
-  try {
-    await rename(final, old);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    hadOld = false;
-  }
-  try {
-    await rename(staged, final);
-  } catch (err) {
-    if (hadOld) await rename(old, final).catch(() => {});
-    throw err;
-  }
-  if (hadOld) await rm(old, { recursive: true, force: true });
-}
 
 /** Staging directories of pulls or builds whose process is gone (same naming as build's). */
 async function removeStaleStaging(outDir: string): Promise<void> {
