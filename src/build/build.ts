@@ -2,7 +2,7 @@
 // OUT and only moved into place when every selected site has built, so a catalogue or overlay
 // error leaves OUT exactly as it was.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -239,6 +239,12 @@ async function buildLocked(
     }
   }
   const toBuild = selected.filter((p) => !kept.has(p.id));
+  if (opts.all && !opts.shard) {
+    const gone = retiredSites(outDir, new Set(selected.map((p) => p.id)));
+    if (gone.length > 0) {
+      log(`${plural(gone.length, 'site')} in ${outDir} no longer in the catalogue, left as they are: ${gone.slice(0, 10).join(', ')}${gone.length > 10 ? ', …' : ''} (remove them when the sites are retired)`);
+    }
+  }
   // what a build would replace must be edgeimg's (a kept site is not touched)
   const foreign = [...foreignOutput(outDir, toBuild.map((p) => p.id)), ...foreignBootDir(outDir)];
   if (foreign.length > 0) throw new OutputError(foreign.join('\n'));
@@ -301,6 +307,17 @@ async function buildLocked(
     await rm(staging, { recursive: true, force: true });
   }
   return { sites: results, unchanged: kept.size };
+}
+
+/** Site directories in OUT holding edgeimg output for a site the catalogue no longer has. */
+function retiredSites(outDir: string, current: Set<string>): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => !n.startsWith('.') && n !== '_boot' && !n.includes('.edgeimg-old-') && !current.has(n) && existsSync(join(outDir, n, 'manifest.json'))).sort();
 }
 
 /**
