@@ -1,6 +1,6 @@
 import { build, parseShard, type MediaKind } from '../build/build.js';
-import { CatalogueError, EnvironmentError, formatDiagnostic, plural, UsageError } from '../util/diagnostics.js';
-import { OutputError } from '../build/output.js';
+import { formatDiagnostic, plural, UsageError } from '../util/diagnostics.js';
+import { failureJson } from './common.js';
 import { EXIT, parse, type Io } from './main.js';
 import { createProgress, type Progress } from '../util/progress.js';
 
@@ -14,15 +14,6 @@ export function parseMedia(text: string): MediaKind[] {
   return [...new Set(kinds)].sort() as MediaKind[];
 }
 
-function failureJson(err: unknown, out: string): Record<string, unknown> {
-  const kind = err instanceof CatalogueError ? 'catalogue' : err instanceof OutputError ? 'output' : err instanceof UsageError ? 'usage' : err instanceof EnvironmentError ? 'environment' : 'internal';
-  return {
-    ok: false,
-    out,
-    error: kind,
-    ...(err instanceof CatalogueError ? { diagnostics: err.diagnostics, ...(err.wrote ? { wrote: err.wrote } : {}) } : { message: (err as Error)?.message ?? String(err) }),
-  };
-}
 
 export async function runBuild(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
@@ -77,7 +68,7 @@ export async function runBuild(args: string[], io: Io): Promise<number> {
   } catch (err) {
     bar?.done();
     // --json promises one result object on stdout, failures included
-    if (values.json) io.out(`${JSON.stringify(failureJson(err, values.out!))}\n`);
+    if (values.json) io.out(`${JSON.stringify(failureJson(err, { out: values.out! }))}\n`);
     throw err;
   }
   const built = result.sites.filter((s) => s.status === 'built');

@@ -1,6 +1,6 @@
 // `edgeimg images list | import | pull`: argument parsing and printing only (src/images/).
 
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { OsName } from '../catalogue/plan.js';
 import {
   installStandinImages,
@@ -14,8 +14,9 @@ import {
   type ListReport,
   type PullReport,
 } from '../images/index.js';
-import { CatalogueError, EnvironmentError, plural, UsageError } from '../util/diagnostics.js';
+import { plural, UsageError } from '../util/diagnostics.js';
 import { EXIT, type Io } from './main.js';
+import { parseWithPositionals, withJson } from './common.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -32,13 +33,7 @@ const selection = {
   version: { type: 'string' },
 } as const;
 
-function parse<T extends Options>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
+const parse = <T extends Options>(args: string[], options: T) => parseWithPositionals(common, args, options);
 
 function noPositionals(positionals: string[], sub: string): void {
   if (positionals.length > 0) throw new UsageError(`images ${sub} takes no arguments, got "${positionals[0]}"`);
@@ -50,20 +45,7 @@ function osOf(v: string | undefined): OsName | undefined {
   return v;
 }
 
-function failureJson(err: unknown): Record<string, unknown> {
-  const kind = err instanceof CatalogueError ? 'catalogue' : err instanceof UsageError ? 'usage' : err instanceof EnvironmentError ? 'environment' : 'internal';
-  return { ok: false, error: kind, ...(err instanceof CatalogueError ? { diagnostics: err.diagnostics } : { message: (err as Error)?.message ?? String(err) }) };
-}
 
-/** --json promises one result object on stdout, failures included. */
-async function withJson<T>(json: boolean | undefined, io: Io, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (json) io.out(`${JSON.stringify(failureJson(err))}\n`);
-    throw err;
-  }
-}
 
 export async function runImages(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;

@@ -1,6 +1,7 @@
 // `edgeimg report`: the static HTML fleet report (src/report/). Argument parsing and output only.
 
-import { CatalogueError, EnvironmentError, plural, UsageError } from '../util/diagnostics.js';
+import { plural, UsageError } from '../util/diagnostics.js';
+import { failureJson } from './common.js';
 import { checkReportPath, fleetReport, writeReportFile } from '../report/index.js';
 import { EXIT, parse, type Io } from './main.js';
 
@@ -17,10 +18,6 @@ export function parseNow(text: string): Date {
   throw new UsageError(`--now takes an ISO 8601 date or time (2026-12-01, 2026-12-01T20:00:00Z) or @SECONDS, got "${text}"`);
 }
 
-function failureJson(err: unknown): Record<string, unknown> {
-  const kind = err instanceof CatalogueError ? 'catalogue' : err instanceof UsageError ? 'usage' : err instanceof EnvironmentError ? 'environment' : 'internal';
-  return { ok: false, error: kind, ...(err instanceof CatalogueError ? { diagnostics: err.diagnostics } : { message: (err as Error)?.message ?? String(err) }) };
-}
 
 export async function runReport(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {

